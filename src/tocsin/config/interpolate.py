@@ -1,0 +1,126 @@
+"""``${VAR}`` substitution in config strings, with secrets taken from the environment.
+
+Forms, in any string value (keys are never interpolated):
+
+- ``${VAR}``: the variable's value; an error when it is unset.
+- ``${VAR:-default}``: the default when the variable is unset or empty.
+- ``$${``: a literal ``${``.
+
+When ``VAR`` is unset but ``VAR_FILE`` names a file, the file's contents (one
+trailing newline stripped) are the value: the convention of Docker secrets and
+healthchecks' ``envsecret``. Errors name the variable or the file, never a value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tocsin.config.issues import ConfigIssue, KeyPath, format_key_path, line_of
+from tocsin.config.secrets import looks_secret
+
+_TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+_REFERENCE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+
+
+@dataclass
+class Interpolation:
+    """The result of interpolating a document."""
+
+    data: Any
+    issues: list[ConfigIssue] = field(default_factory=list)
+    secrets: set[str] = field(default_factory=set)
+    # Key paths whose value came (in part) from the environment.
+    substituted: set[KeyPath] = field(default_factory=set)
+    failed: set[KeyPath] = field(default_factory=set)
+
+
+def interpolate(
+    data: Any, env: Mapping[str, str], file: str, lines: Mapping[KeyPath, int]
+) -> Interpolation:
+    """Substitute variables in every string of ``data`` (a new structure is returned)."""
+    result = Interpolation(data=None)
+    walker = _Walker(env, file, lines, result)
+    result.data = walker.walk(data, ())
+    return result
+
+
+class _Walker:
+    def __init__(self, env: Mapping[str, str], file: str, lines: Mapping[KeyPath, int],
+                 result: Interpolation) -> None:
+        self.env = env
+        self.file = file
+        self.lines = lines
+        self.result = result
+
+    def walk(self, value: Any, path: KeyPath) -> Any:
+        if isinstance(value, dict):
+            return {key: self.walk(item, (*path, key)) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.walk(item, (*path, index)) for index, item in enumerate(value)]
+        if isinstance(value, str) and "${" in value:
+            return self.substitute(value, path)
+        return value
+
+    def substitute(self, text: str, path: KeyPath) -> str:
+        in_headers = "headers" in path
+        values: list[str] = []
+        pieces: list[str] = []
+        position = 0
+        for match in _TOKEN.finditer(text):
+            pieces.append(text[position:match.start()])
+            position = match.end()
+            if match.group(0) == "$${":
+                pieces.append("${")
+                continue
+            reference = _REFERENCE.fullmatch(match.group(1) or "")
+            if match.group(1) is None or reference is None:
+                self.issue(path, "invalid variable reference: write ${NAME} or ${NAME:-default} "
+                                 "(and $${ for a literal ${)")
+                continue
+            name, default = reference.group(1), reference.group(2)
+            value = self.lookup(name, default, path)
+            if value is not None:
+                pieces.append(value)
+                values.append(value)
+                if in_headers:
+                    self.result.secrets.add(value)
+        pieces.append(text[position:])
+        if values:
+            self.result.substituted.add(path)
+        substituted = "".join(pieces)
+        if in_headers and values:
+            self.result.secrets.add(substituted)  # "Bearer <token>" as a whole, too
+        return substituted
+
+    def lookup(self, name: str, default: str | None, path: KeyPath) -> str | None:
+        value = self.env.get(name)
+        if value is not None and not (value == "" and default is not None):
+            if looks_secret(name):
+                self.result.secrets.add(value)
+            return value
+        file_name = self.env.get(f"{name}_FILE")
+        if file_name:
+            try:
+                content = Path(file_name).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+                self.issue(path, f"cannot read {name}_FILE {file_name!r}: {reason or error}")
+                return None
+            content = content.removesuffix("\n").removesuffix("\r")
+            self.result.secrets.add(content)
+            return content
+        if default is not None:
+            return default
+        self.issue(path, f"environment variable {name} is not set (set it, set {name}_FILE "
+                         f"to a file holding it, or write ${{{name}:-default}})")
+        return None
+
+    def issue(self, path: KeyPath, message: str) -> None:
+        self.result.failed.add(path)
+        self.result.issues.append(
+            ConfigIssue(self.file, format_key_path(path), line_of(path, self.lines), message)
+        )

@@ -1,0 +1,196 @@
+"""The schema of ``tocsin.yaml``: pydantic models, every one refusing unknown keys.
+
+Check configs come from the probe registry: each registered probe contributes
+its ``config_model`` to a union discriminated on ``type``, and the types the
+product brief names but no probe implements yet validate loosely as
+:class:`PlannedCheckConfig`. :func:`config_model` builds the model with that
+union on first use (and again when a probe registers later), so importing this
+module never depends on which probe modules were imported before it. The
+static :class:`TocsinConfig` types every check as the base ``CheckConfig``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Union
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    create_model,
+    field_validator,
+)
+
+from tocsin.config.durations import Duration, format_duration
+from tocsin.probes.base import CheckConfig
+
+PLANNED_TAG = "planned"
+"""The union tag (it appears in pydantic error locations) of :class:`PlannedCheckConfig`."""
+
+_STORAGE_SCHEMES = ("sqlite://", "postgresql://")
+
+
+def check_interval(seconds: float) -> float:
+    """Refuse intervals under a second: sub-second polling is a load test, not monitoring."""
+    if seconds < 1:
+        raise ValueError(f"an interval must be at least 1s, not {format_duration(seconds)}")
+    return seconds
+
+
+def check_timeout(seconds: float) -> float:
+    """Refuse zero and negative timeouts: a probe without a deadline can hang forever."""
+    if seconds <= 0:
+        raise ValueError("a timeout must be longer than zero, e.g. 10s")
+    return seconds
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Defaults(_Section):
+    """Values a check takes when it does not set its own."""
+
+    interval: Annotated[Duration, AfterValidator(check_interval)] = 60.0
+    timeout: Annotated[Duration, AfterValidator(check_timeout)] = 10.0
+
+
+class SchedulerSettings(_Section):
+    """How checks are run."""
+
+    concurrency: int = Field(default=1000, ge=1)
+    jitter: bool = True  # spread checks with equal intervals over the interval
+
+
+class WebSettings(_Section):
+    """The dashboard and API server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
+    enabled: bool = True
+
+
+class PlannedCheckConfig(CheckConfig):
+    """A check of a type the brief names but no probe implements yet; kept, not run."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Service(_Section):
+    """One monitored service: its base URL, platform and checks."""
+
+    url: str | None = None
+    platform: Any = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    # Statically the base class; config_model() substitutes the union of check types.
+    checks: list[CheckConfig] = Field(default_factory=list)
+
+    @field_validator("url")
+    @classmethod
+    def _url_has_scheme(cls, url: str | None) -> str | None:
+        if url is None:
+            return url
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            if "://" not in url:
+                raise ValueError("URL without scheme: write it in full, "
+                                 "e.g. https://api.example.com or http://127.0.0.1:8001")
+            raise ValueError("a service URL must start with http:// or https:// and name a host")
+        return url.rstrip("/")
+
+
+class TocsinConfig(_Section):
+    """The whole of ``tocsin.yaml``."""
+
+    storage: str = "sqlite:///tocsin.db"
+    defaults: Defaults = Field(default_factory=Defaults)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    services: dict[str, Service] = Field(default_factory=dict)
+
+    # Sections later issues give a schema; accepted as written until then.
+    platforms: Any = None
+    host: Any = None
+    databases: Any = None
+    channels: Any = None
+    policies: Any = None
+    remediation: Any = None
+    slos: Any = None
+    reports: Any = None
+    inhibit: Any = None
+    silences: Any = None
+    maintenance: Any = None
+    heartbeats: Any = None
+    metrics: Any = None
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_scheme(cls, storage: str) -> str:
+        # The URL may hold a password: the message must not repeat it.
+        if not storage.startswith(_STORAGE_SCHEMES):
+            raise ValueError("storage must be a sqlite:// or postgresql:// URL, "
+                             "e.g. sqlite:///tocsin.db")
+        return storage
+
+
+_models: dict[frozenset[str], type[TocsinConfig]] = {}
+
+
+def config_model() -> type[TocsinConfig]:
+    """A subclass of :class:`TocsinConfig` whose checks are the registered check types.
+
+    Built on first use and again when a probe registers later, so it never
+    depends on which probe modules were imported before this one.
+    """
+    from tocsin.probes.registry import probe_types
+
+    registered = frozenset(probe_types())
+    model = _models.get(registered)
+    if model is None:
+        checks: Any = list[check_union()]  # type: ignore[misc]
+        service: Any = create_model("Service", __base__=Service, __module__=__name__,
+                                    checks=(checks, Field(default_factory=list)))
+        services: Any = dict[str, service]
+        model = create_model("TocsinConfig", __base__=TocsinConfig, __module__=__name__,
+                             services=(services, Field(default_factory=dict)))
+        _models[registered] = model
+    return model
+
+
+def check_models() -> dict[str, type[CheckConfig]]:
+    """Union tag → config model: one tag per registered type, plus :data:`PLANNED_TAG`."""
+    from tocsin.probes.registry import probe_types
+
+    models = {name: probe.config_model for name, probe in sorted(probe_types().items())}
+    models[PLANNED_TAG] = PlannedCheckConfig
+    return models
+
+
+def known_check_types() -> list[str]:
+    """Every check type a config may name: registered and planned."""
+    from tocsin.probes.registry import PLANNED_TYPES, probe_types
+
+    return sorted(set(probe_types()) | PLANNED_TYPES)
+
+
+def check_union() -> Any:
+    """The discriminated union of every check config model, tagged by ``type``."""
+    models = check_models()
+    members = tuple(Annotated[model, Tag(tag)] for tag, model in models.items())
+    return Annotated[Union[members], Discriminator(_check_tag)]  # noqa: UP007
+
+
+def _check_tag(value: Any) -> str | None:
+    from tocsin.probes.registry import PLANNED_TYPES, probe_types
+
+    kind = value.get("type") if isinstance(value, Mapping) else getattr(value, "type", None)
+    if not isinstance(kind, str):
+        return None
+    if kind in probe_types():
+        return kind
+    return PLANNED_TAG if kind in PLANNED_TYPES else None

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tocsin.config import RedactingFilter, Redactor
+
+
+def test_redact_replaces_every_secret() -> None:
+    redactor = Redactor({"hunter22", "tok-abc"})
+    assert redactor.redact("pw=hunter22 token=tok-abc again hunter22") == (
+        "pw=*** token=*** again ***"
+    )
+
+
+def test_longest_secret_is_masked_first() -> None:
+    redactor = Redactor({"abcd", "abcdefgh"})
+    assert redactor.redact("x abcdefgh y abcd") == "x *** y ***"
+
+
+def test_short_secrets_are_ignored() -> None:
+    redactor = Redactor({"on", "abc", ""})
+    assert len(redactor) == 0
+    assert redactor.redact("on abc") == "on abc"
+
+
+def test_regex_characters_in_secrets_are_literal() -> None:
+    assert Redactor({"a.b*c+"}).redact("a.b*c+ axbbc") == "*** axbbc"
+
+
+def test_repr_does_not_show_secrets() -> None:
+    assert "hunter22" not in repr(Redactor({"hunter22"}))
+
+
+@pytest.fixture
+def captured() -> tuple[logging.Logger, list[str], RedactingFilter]:
+    records: list[str] = []
+
+    class ListHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(self.format(record))
+
+    handler = ListHandler()
+    redacting = RedactingFilter(Redactor({"hunter22"}))
+    handler.addFilter(redacting)
+    logger = logging.getLogger("tocsin.test.secrets")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    return logger, records, redacting
+
+
+def test_filter_redacts_message_and_args(
+    captured: tuple[logging.Logger, list[str], RedactingFilter],
+) -> None:
+    logger, records, _ = captured
+    logger.info("logging in with %s as %r", "hunter22", "admin")
+    assert records == ["logging in with *** as 'admin'"]
+
+
+def test_filter_redacts_exception_text(
+    captured: tuple[logging.Logger, list[str], RedactingFilter],
+) -> None:
+    logger, records, _ = captured
+    try:
+        raise RuntimeError("bad password hunter22")
+    except RuntimeError:
+        logger.exception("failed")
+    assert "hunter22" not in records[0]
+    assert "bad password ***" in records[0]
+
+
+def test_filter_redactor_can_be_swapped(
+    captured: tuple[logging.Logger, list[str], RedactingFilter],
+) -> None:
+    logger, records, redacting = captured
+    redacting.redactor = Redactor({"new-secret"})
+    logger.warning("old hunter22, new new-secret")
+    assert records == ["old hunter22, new ***"]
