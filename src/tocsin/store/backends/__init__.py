@@ -1,0 +1,1 @@
+"""Store backends: one module per database, each a function ``open_<name>(url) -> Store``."""

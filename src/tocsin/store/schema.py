@@ -1,0 +1,113 @@
+"""Tables of the result store and the migrations that create them.
+
+Times are stored as ``started_at``/``created_at`` DOUBLE seconds since the
+epoch — the same unit as :attr:`CheckResult.started_at`, so nothing converts
+on the hot path, and a double keeps microseconds for centuries.
+
+``results`` is the history (append-only). ``latest_results`` holds one row
+per check, upserted with every batch, so the dashboard's "latest of each
+check" is a primary-key read and never scans history. ``details`` is JSON text
+(``{"values": {...}, "timings": {...}}``), portable to every database.
+
+Migrations are an ordered list: version ``n`` is ``MIGRATIONS[n - 1]``. Each
+runs in its own transaction together with the row that records it in
+``schema_version``, so a crash leaves the database at a whole version. To
+change the schema, append a function; never edit one that has shipped (once
+a later migration alters a table, freeze the version-1 definitions it uses).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", Double, nullable=False),
+)
+
+checks = Table(
+    "checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created_at", Double, nullable=False),
+)
+
+
+def _result_columns() -> list[Column[Any]]:
+    """The columns a result is stored in, shared by history and latest."""
+    return [
+        Column("started_at", Double, nullable=False),
+        Column("status", String(16), nullable=False),  # CheckStatus.value
+        Column("latency_ms", Double, nullable=True),
+        Column("code", Integer, nullable=True),
+        Column("message", Text, nullable=False),
+        Column("details", Text, nullable=True),  # JSON; NULL when values and timings are empty
+    ]
+
+
+results = Table(
+    "results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("check_id", Integer, ForeignKey("checks.id"), nullable=False),
+    *_result_columns(),
+    Index("ix_results_check_started", "check_id", "started_at"),
+)
+
+latest_results = Table(
+    "latest_results",
+    metadata,
+    Column("check_id", Integer, ForeignKey("checks.id"), primary_key=True, autoincrement=False),
+    *_result_columns(),
+)
+
+
+def _create_result_tables(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[checks, results, latest_results])
+
+
+Migration = Callable[[Connection], None]
+
+MIGRATIONS: list[Migration] = [
+    _create_result_tables,  # 1
+]
+
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def ensure_version_table(conn: Connection) -> None:
+    schema_version.create(conn, checkfirst=True)
+
+
+def current_version(conn: Connection) -> int:
+    """The highest version recorded; 0 when none is (or the table does not exist yet)."""
+    if not conn.dialect.has_table(conn, schema_version.name):
+        return 0
+    return int(conn.scalar(select(func.coalesce(func.max(schema_version.c.version), 0))) or 0)
+
+
+def record_version(conn: Connection, version: int) -> None:
+    conn.execute(insert(schema_version).values(version=version, applied_at=time.time()))
