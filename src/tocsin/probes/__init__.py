@@ -19,7 +19,7 @@ from tocsin.probes.context import ProbeContext
 from tocsin.probes.registry import PLANNED_TYPES, build_probe, probe_types, register
 
 # Importing a probe module registers it.
-from tocsin.probes import http as _http  # noqa: E402,F401  isort: skip
+from tocsin.probes import http as _http  # noqa: F401  isort: skip
 
 __all__ = [
     "PLANNED_TYPES",

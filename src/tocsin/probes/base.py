@@ -14,6 +14,7 @@ Exceptions::
 
 from __future__ import annotations
 
+import builtins
 import enum
 import time
 from abc import ABC, abstractmethod
@@ -109,7 +110,7 @@ class Probe(ABC, Generic[C]):
     """Base of every probe. Subclasses set ``type`` and ``config_model``."""
 
     type: ClassVar[str]
-    config_model: ClassVar[type[CheckConfig]]
+    config_model: ClassVar[builtins.type[CheckConfig]]
 
     def __init__(self, spec: CheckSpec[C], context: ProbeContext) -> None:
         self.spec = spec

@@ -60,6 +60,9 @@ def open_sqlite(url: str, *, busy_timeout_ms: int = 5000) -> SQLStore:
             raise StoreError(
                 f"cannot open {url}: directory {parent.resolve()} does not exist"
             )
+        # Absolute from here on: the log names the real file, and a later chdir changes nothing.
+        parsed = parsed.set(database=str(Path(str(parsed.database)).resolve()))
+        url = parsed.render_as_string(hide_password=False)
         engine = create_engine(parsed)
     pragmas = (*_PRAGMAS, f"busy_timeout={int(busy_timeout_ms)}")
 

@@ -1,0 +1,164 @@
+"""The running process: wires config → scheduler → probes → store → web, and reloads.
+
+``Runtime`` owns the long-lived parts and their order of start and stop:
+store (migrated) → result writer → probes and scheduler → web server. Stop is
+the reverse: stop the web server, stop launching checks and let those in flight
+finish or time out, then flush every pending result to the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from tocsin.config import ConfigError, LoadedConfig, Redactor, load_config
+from tocsin.probes import CheckResult, CheckSpec, Probe, ProbeContext, build_probe
+from tocsin.scheduler import Scheduler
+from tocsin.store import ResultWriter, Store, open_store
+
+log = logging.getLogger("tocsin")
+
+
+class LatestResults:
+    """The newest result of every check, in memory, seeded from the store at start."""
+
+    def __init__(self) -> None:
+        self._by_check: dict[str, CheckResult] = {}
+
+    def seed(self, results: dict[str, CheckResult]) -> None:
+        self._by_check.update(results)
+
+    def record(self, result: CheckResult) -> None:
+        self._by_check[result.check] = result
+
+    def get(self, check: str) -> CheckResult | None:
+        return self._by_check.get(check)
+
+
+def build_probes(specs: Iterable[CheckSpec[Any]], context: ProbeContext) -> list[Probe[Any]]:
+    """A probe for every check whose type is built (planned types are skipped)."""
+    probes = []
+    for spec in specs:
+        probe = build_probe(spec, context)
+        if probe is not None:
+            probes.append(probe)
+    return probes
+
+
+class Runtime:
+    """One Tocsin process: ``await Runtime(path).run()`` until SIGTERM/SIGINT."""
+
+    def __init__(self, config_path: Path | None = None,
+                 on_redactor: Callable[[Redactor], None] | None = None) -> None:
+        self.config_path = config_path
+        self.on_redactor = on_redactor
+        self.started_monotonic = time.monotonic()
+        self.latest = LatestResults()
+        self.loaded: LoadedConfig | None = None
+        self.store: Store | None = None
+        self.writer: ResultWriter | None = None
+        self.scheduler: Scheduler | None = None
+        self.context = ProbeContext()
+        self.web_address: tuple[str, int] | None = None
+        self._stop = asyncio.Event()
+        self._reload_task: asyncio.Task[bool] | None = None
+        self.ready = asyncio.Event()
+
+    @property
+    def checks(self) -> tuple[CheckSpec[Any], ...]:
+        return self.loaded.checks if self.loaded else ()
+
+    def _adopt(self, loaded: LoadedConfig) -> None:
+        self.loaded = loaded
+        if self.on_redactor is not None:
+            self.on_redactor(loaded.redactor)
+
+    async def run(self) -> None:
+        """Start everything, serve until asked to stop, then stop in order."""
+        from tocsin.web.server import WebServer  # the web stage is last in the pipeline
+
+        loaded = load_config(self.config_path)
+        self._adopt(loaded)
+        log.info("config: %s (%d checks)", loaded.source, len(loaded.checks))
+        for name in loaded.skipped:
+            log.warning("check %s: its type is not available in this version; skipped", name)
+        self.store = await asyncio.to_thread(open_store, loaded.config.storage)
+        version = await asyncio.to_thread(self.store.migrate)
+        log.info("store: %s (schema v%d)", self.store.url, version)
+        self.latest.seed(await asyncio.to_thread(self.store.latest_results))
+
+        self.writer = ResultWriter(self.store)
+        self.writer.start()
+        settings = loaded.config.scheduler
+        self.scheduler = Scheduler(
+            [self.writer.submit, self.latest.record],
+            concurrency=settings.concurrency, jitter=settings.jitter,
+        )
+        self.scheduler.set_probes(build_probes(loaded.checks, self.context))
+        self.scheduler.start()
+
+        web: WebServer | None = None
+        if loaded.config.web.enabled:
+            web = WebServer(self, loaded.config.web.host, loaded.config.web.port)
+            self.web_address = await web.start()
+            log.info("web: http://%s:%d", *self.web_address)
+
+        self._install_signal_handlers()
+        self.ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await self._shutdown(web)
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+
+    def request_stop(self) -> None:
+        log.info("stopping: finishing checks in flight and flushing results")
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        if self._reload_task is None or self._reload_task.done():
+            self._reload_task = asyncio.create_task(self.reload())
+
+    async def reload(self) -> bool:
+        """Load the config again; adopt it if valid, keep the last good one if not."""
+        try:
+            loaded = await asyncio.to_thread(load_config, self.config_path)
+        except ConfigError as error:
+            log.error("config reload refused; keeping the last good config:\n%s", error)
+            return False
+        assert self.scheduler is not None and self.loaded is not None
+        if loaded.config.storage != self.loaded.config.storage:
+            log.warning("storage changed in config; it takes effect at the next restart")
+        if loaded.config.web != self.loaded.config.web:
+            log.warning("web settings changed in config; they take effect at the next restart")
+        self._adopt(loaded)
+        self.scheduler.set_probes(build_probes(loaded.checks, self.context))
+        log.info("config reloaded: %s (%d checks)", loaded.source, len(loaded.checks))
+        return True
+
+    async def _shutdown(self, web: Any) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        if web is not None:
+            await web.stop()
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        await self.context.close()
+        if self.writer is not None:
+            await self.writer.close()
+            log.info("results flushed: %d written, %d dropped",
+                     self.writer.written, self.writer.dropped)
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
+        log.info("stopped")
