@@ -35,6 +35,7 @@ ResultSink = Callable[[CheckResult], None]
 
 TIMEOUT_GRACE = 0.5  # seconds a probe gets beyond its timeout to clean up before it is cut off
 LAG_SAMPLES = 16384  # recent lag samples kept for percentiles
+TIMER_TOLERANCE = 0.001  # seconds; a run may start this much before its due time
 
 
 def phase_offset(name: str, interval: float) -> float:
@@ -176,8 +177,12 @@ class Scheduler:
         if self._stopping:
             return
         heap = self._heap
+        # The loop's timers have millisecond granularity (libuv) and may fire a
+        # hair before the due time: take what is due within that tolerance, or
+        # the timer would re-arm for the same instant and spin.
         now = asyncio.get_running_loop().time()
-        while heap and heap[0][0] <= now:
+        horizon = now + TIMER_TOLERANCE
+        while heap and heap[0][0] <= horizon:
             _, _, entry = heapq.heappop(heap)
             if not entry.retired:
                 self._launch(entry, now)
@@ -205,7 +210,7 @@ class Scheduler:
         probe = entry.probe
         try:
             async with self._semaphore:
-                self.stats.record_lag(asyncio.get_running_loop().time() - due)
+                self.stats.record_lag(max(0.0, asyncio.get_running_loop().time() - due))
                 result = await run_bounded(probe, self.stats)
             self.stats.runs += 1
             if entry.retired:

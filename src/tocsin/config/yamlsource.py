@@ -17,6 +17,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from tocsin.config.issues import ConfigError, ConfigIssue, KeyPath, format_key_path
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# libyaml's parser, when PyYAML was built with it, is ~10x faster on big configs.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +32,7 @@ class YAMLDocument:
 def parse_yaml(text: str, file: str) -> YAMLDocument:
     """Parse ``text``; raise :class:`ConfigError` on invalid YAML or a duplicated key."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = error.problem or error.context or "unreadable"
