@@ -271,3 +271,15 @@ async def test_run_without_a_config_uses_the_built_in_default(tmp_path: Path) ->
     assert "config: <built-in default>" in text
     assert f"store: sqlite:///{tmp_path / 'tocsin.db'}" in text
     assert (tmp_path / "tocsin.db").exists()
+
+
+async def test_run_refuses_a_taken_port_clearly(tmp_path: Path, target: Target) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = write_config(tmp_path / "tocsin.yaml", target.url, web_port=port)
+        code, _, err = await tocsin("run", "-c", str(config), cwd=tmp_path, within=20)
+    assert code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in err
+    assert "Traceback" not in err

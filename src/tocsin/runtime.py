@@ -14,12 +14,15 @@ import signal
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tocsin.config import ConfigError, LoadedConfig, Redactor, load_config
 from tocsin.probes import CheckResult, CheckSpec, Probe, ProbeContext, build_probe
 from tocsin.scheduler import Scheduler
 from tocsin.store import ResultWriter, Store, open_store
+
+if TYPE_CHECKING:
+    from tocsin.web.server import WebServer
 
 log = logging.getLogger("tocsin")
 
@@ -64,6 +67,7 @@ class Runtime:
         self.writer: ResultWriter | None = None
         self.scheduler: Scheduler | None = None
         self.context = ProbeContext()
+        self.web: WebServer | None = None
         self.web_address: tuple[str, int] | None = None
         self._stop = asyncio.Event()
         self._reload_task: asyncio.Task[bool] | None = None
@@ -79,18 +83,36 @@ class Runtime:
             self.on_redactor(loaded.redactor)
 
     async def run(self) -> None:
-        """Start everything, serve until asked to stop, then stop in order."""
-        from tocsin.web.server import WebServer  # the web stage is last in the pipeline
+        """Start everything, serve until asked to stop, then stop in order.
 
+        A failure while starting (the port is taken, the store cannot be opened)
+        still stops whatever had started, flushing what was measured.
+        """
         loaded = load_config(self.config_path)
         self._adopt(loaded)
         log.info("config: %s (%d checks)", loaded.source, len(loaded.checks))
         for name in loaded.skipped:
             log.warning("check %s: its type is not available in this version; skipped", name)
+        try:
+            await self._start(loaded)
+            self._install_signal_handlers()
+            self.ready.set()
+            await self._stop.wait()
+        finally:
+            await self._shutdown()
+
+    async def _start(self, loaded: LoadedConfig) -> None:
+        from tocsin.web.server import WebServer  # the web stage is last in the pipeline
+
         self.store = await asyncio.to_thread(open_store, loaded.config.storage)
         version = await asyncio.to_thread(self.store.migrate)
         log.info("store: %s (schema v%d)", self.store.url, version)
         self.latest.seed(await asyncio.to_thread(self.store.latest_results))
+
+        if loaded.config.web.enabled:  # bind before checks start: a taken port fails fast
+            self.web = WebServer(self, loaded.config.web.host, loaded.config.web.port)
+            self.web_address = await self.web.start()
+            log.info("web: http://%s:%d", *self.web_address)
 
         self.writer = ResultWriter(self.store)
         self.writer.start()
@@ -101,19 +123,6 @@ class Runtime:
         )
         self.scheduler.set_probes(build_probes(loaded.checks, self.context))
         self.scheduler.start()
-
-        web: WebServer | None = None
-        if loaded.config.web.enabled:
-            web = WebServer(self, loaded.config.web.host, loaded.config.web.port)
-            self.web_address = await web.start()
-            log.info("web: http://%s:%d", *self.web_address)
-
-        self._install_signal_handlers()
-        self.ready.set()
-        try:
-            await self._stop.wait()
-        finally:
-            await self._shutdown(web)
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -146,12 +155,12 @@ class Runtime:
         log.info("config reloaded: %s (%d checks)", loaded.source, len(loaded.checks))
         return True
 
-    async def _shutdown(self, web: Any) -> None:
+    async def _shutdown(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
-        if web is not None:
-            await web.stop()
+        if self.web is not None:
+            await self.web.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
         await self.context.close()
