@@ -102,8 +102,7 @@ async def bare_get_floor(url: str, rate: float, seconds: float) -> float:
         for i in range(requests):
             loop.call_at(start + i / rate, launch)
         await asyncio.sleep(seconds + 0.2)
-        while tasks:
-            await asyncio.sleep(0.01)
+        await asyncio.gather(*tasks)
         return (cpu_seconds() - before) * 1000 / requests
 
 
