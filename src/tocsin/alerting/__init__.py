@@ -1,0 +1,8 @@
+"""Alerting: rules over results → alerts (pending → firing → acked → resolved) → notifications.
+
+Modules: ``conditions`` (the condition language), ``rules`` (alert rules from
+config), ``flapping`` (Nagios flap detection), ``silences`` (silences and
+maintenance windows), ``policies`` (what each severity gets), ``engine`` (the
+lifecycle and routing), ``outbox`` (durable delivery with retries), ``acks``
+(signed acknowledgement links).
+"""
