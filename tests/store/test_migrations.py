@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tocsin.store import SchemaError, Store, open_store
+from tocsin.store import SchemaError, Store, open_store, schema
 from tocsin.store.schema import LATEST_VERSION
 
 from .conftest import result
@@ -87,3 +87,25 @@ def test_stores_migrating_at_once_apply_each_migration_once(file_url: str, tmp_p
     assert versions == [LATEST_VERSION] * len(stores)
     with sqlite3.connect(tmp_path / "tocsin.db") as db:
         assert db.execute("SELECT count(*) FROM schema_version").fetchone() == (LATEST_VERSION,)
+
+
+def test_version_2_adds_alerting_to_a_version_1_database_and_keeps_its_results(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(store_url)
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(schema, "LATEST_VERSION", 1)  # the Tocsin that shipped version 1
+            assert store.migrate() == 1
+        store.write_results([result("api", 1.0, message="before the upgrade")])
+        with pytest.raises(SchemaError):
+            store.load_alerts()  # no alerting tables yet
+
+        assert store.migrate() == 2
+
+        assert store.schema_version() == 2
+        assert store.history("api") == [result("api", 1.0, message="before the upgrade")]
+        assert store.load_alerts() == []
+        assert store.list_deliveries() == ([], 0)
+    finally:
+        store.close()

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
+from typing import Any, cast
 
 import pytest
 
@@ -12,8 +13,11 @@ from tocsin.store import ResultWriter, Store, StoreUnavailable
 from .conftest import result
 
 
-class FlakyStore(Store):
-    """Wraps a real store; its first ``failures`` writes raise ``error`` (an injected fault)."""
+class FlakyStore:
+    """Wraps a real store; its first ``failures`` writes raise ``error`` (an injected fault).
+
+    Everything but ``write_results`` goes to the real store.
+    """
 
     def __init__(self, inner: Store, failures: int, error: Exception | None = None) -> None:
         self.inner = inner
@@ -21,15 +25,8 @@ class FlakyStore(Store):
         self.error = error or StoreUnavailable("database is locked")
         self.attempts = 0
 
-    @property
-    def url(self) -> str:
-        return self.inner.url
-
-    def migrate(self) -> int:
-        return self.inner.migrate()
-
-    def schema_version(self) -> int:
-        return self.inner.schema_version()
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
     def write_results(self, results: Sequence[CheckResult]) -> None:
         self.attempts += 1
@@ -37,15 +34,9 @@ class FlakyStore(Store):
             raise self.error
         self.inner.write_results(results)
 
-    def latest_results(self, checks: Collection[str] | None = None) -> dict[str, CheckResult]:
-        return self.inner.latest_results(checks)
 
-    def history(self, check: str, since: float | None = None, until: float | None = None,
-                limit: int = 1000) -> list[CheckResult]:
-        return self.inner.history(check, since, until, limit)
-
-    def close(self) -> None:
-        self.inner.close()
+def as_store(flaky: FlakyStore) -> Store:
+    return cast(Store, flaky)
 
 
 def stored_times(store: Store, check: str = "a") -> list[float]:
@@ -109,7 +100,7 @@ async def test_a_failing_store_is_retried_and_nothing_is_lost(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     flaky = FlakyStore(store, failures=2)
-    writer = ResultWriter(flaky, batch_size=100, retry_initial=0.001)
+    writer = ResultWriter(as_store(flaky), batch_size=100, retry_initial=0.001)
     writer.start()
     for t in range(100):
         writer.submit(result("a", float(t)))
@@ -131,7 +122,7 @@ async def test_retry_backoff_doubles_up_to_its_cap(store: Store) -> None:
         sleeps.append(delay)
 
     flaky = FlakyStore(store, failures=5)
-    writer = ResultWriter(flaky, retry_initial=0.5, retry_max=2.0, sleep=recording_sleep)
+    writer = ResultWriter(as_store(flaky), retry_initial=0.5, retry_max=2.0, sleep=recording_sleep)
     writer.start()
     writer.submit(result("a", 1.0))
 
@@ -162,7 +153,7 @@ async def test_a_batch_that_cannot_be_stored_is_dropped_and_the_writer_goes_on(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     broken = FlakyStore(store, failures=1, error=TypeError("not a result"))
-    writer = ResultWriter(broken, batch_size=5)
+    writer = ResultWriter(as_store(broken), batch_size=5)
     writer.start()
     with caplog.at_level(logging.ERROR, logger="tocsin.store.writer"):
         for t in range(10):
@@ -177,7 +168,7 @@ async def test_a_batch_that_cannot_be_stored_is_dropped_and_the_writer_goes_on(
 
 async def test_close_can_abandon_a_store_that_stays_down(store: Store) -> None:
     down = FlakyStore(store, failures=10**9)
-    writer = ResultWriter(down, batch_size=5, retry_initial=0.001, retry_max=0.001)
+    writer = ResultWriter(as_store(down), batch_size=5, retry_initial=0.001, retry_max=0.001)
     writer.start()
     for t in range(12):
         writer.submit(result("a", float(t)))

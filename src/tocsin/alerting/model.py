@@ -265,3 +265,15 @@ class Silence:
         if now < self.ends_at:
             return SilenceState.ACTIVE
         return SilenceState.EXPIRED
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """One lifecycle transition of an alert, kept for the alert-review report."""
+
+    fingerprint: str
+    at: float
+    from_state: AlertState
+    to_state: AlertState
+    severity: Severity
+    note: str = ""

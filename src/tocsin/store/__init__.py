@@ -1,4 +1,4 @@
-"""The result store: check results kept in SQLite (PostgreSQL later), behind one interface.
+"""The store: check results and alerting state, in SQLite (PostgreSQL later), behind one interface.
 
 ``open_store(url)`` picks the backend; ``Store`` is what every caller uses;
 ``ResultWriter`` batches results from the event loop into it.

@@ -1,4 +1,4 @@
-"""The result store: one interface, one implementation per database.
+"""The store: check results and alerting state, one interface, one implementation per database.
 
 Everything above this package (the writer, the web API, SLO maths) talks to a
 :class:`Store` and never to SQLAlchemy or a driver. The methods are
@@ -21,6 +21,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 
+from tocsin.alerting.model import (
+    Alert,
+    AlertEvent,
+    AlertState,
+    Delivery,
+    DeliveryStatus,
+    Incident,
+    Silence,
+)
 from tocsin.probes.base import CheckResult
 
 
@@ -37,7 +46,12 @@ class SchemaError(StoreError):
 
 
 class Store(ABC):
-    """Where check results are kept: history per check, and the latest result of each."""
+    """Where check results and alerting state are kept.
+
+    Results: history per check, and the latest result of each. Alerting: the
+    state of every alert and its lifecycle events, incidents, the delivery
+    outbox, and silences.
+    """
 
     @property
     @abstractmethod
@@ -83,6 +97,111 @@ class Store(ABC):
         """Results of ``check`` with ``since <= started_at < until``, newest first.
 
         At most ``limit`` of them: the newest ``limit``.
+        """
+
+    # -- alerting -------------------------------------------------------------
+
+    @abstractmethod
+    def save_alerting(
+        self,
+        alerts: Sequence[Alert] = (),
+        events: Sequence[AlertEvent] = (),
+        incidents: Sequence[Incident] = (),
+        deliveries: Sequence[Delivery] = (),
+    ) -> list[Delivery]:
+        """Store one step of the alert engine in one transaction: all of it or none.
+
+        Alerts are upserted by fingerprint and incidents by id; events are
+        appended. A delivery whose key is already stored (or appears earlier in
+        ``deliveries``) is skipped, so enqueueing the same notification again
+        is harmless. Returns the deliveries that were inserted, as copies with
+        ``id`` set; the arguments are not changed.
+        """
+
+    @abstractmethod
+    def load_alerts(self, states: Collection[AlertState] | None = None) -> list[Alert]:
+        """Every stored alert in one of ``states`` (all of them when None), by fingerprint."""
+
+    @abstractmethod
+    def get_alert(self, fingerprint: str) -> Alert | None:
+        """The alert with this fingerprint; None when there is none."""
+
+    @abstractmethod
+    def list_alerts(
+        self,
+        state: AlertState | None = None,
+        service: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[Alert], int]:
+        """One page of alerts, most recently updated first, and how many match in all."""
+
+    @abstractmethod
+    def alert_events(
+        self, fingerprint: str | None = None, since: float | None = None, limit: int = 1000
+    ) -> list[AlertEvent]:
+        """Lifecycle events (of one alert, or of all) with ``at >= since``, oldest first.
+
+        At most ``limit`` of them: the oldest ``limit``, so that a reader pages
+        forward by passing the last ``at`` it saw as ``since``.
+        """
+
+    @abstractmethod
+    def load_incidents(self, open_only: bool = True) -> list[Incident]:
+        """Incidents (only those not closed, by default), oldest first."""
+
+    @abstractmethod
+    def due_deliveries(self, now: float, limit: int = 100) -> list[Delivery]:
+        """Pending deliveries whose ``next_attempt_at <= now``, the longest-waiting first."""
+
+    @abstractmethod
+    def next_delivery_at(self) -> float | None:
+        """The earliest ``next_attempt_at`` of a pending delivery; None when none is pending."""
+
+    @abstractmethod
+    def update_delivery(self, delivery: Delivery) -> None:
+        """Store the outcome of an attempt: status, attempts, next attempt, error, sent_at.
+
+        The delivery is found by its key. Raises :class:`StoreError` when no
+        delivery has that key.
+        """
+
+    @abstractmethod
+    def list_deliveries(
+        self,
+        status: DeliveryStatus | None = None,
+        channel: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[Delivery], int]:
+        """One page of deliveries, newest first, and how many match in all."""
+
+    @abstractmethod
+    def get_delivery(self, key: str) -> Delivery | None:
+        """The delivery with this idempotency key; None when there is none."""
+
+    @abstractmethod
+    def add_silence(self, silence: Silence) -> None:
+        """Store ``silence``, replacing a stored one with the same id (an edit)."""
+
+    @abstractmethod
+    def list_silences(self, include_expired_after: float | None = None) -> list[Silence]:
+        """Silences by start time: all of them, or those with ``ends_at >= include_expired_after``.
+
+        ``list_silences(now - retention)`` gives the pending, the active and the
+        recently expired.
+        """
+
+    @abstractmethod
+    def get_silence(self, silence_id: str) -> Silence | None:
+        """The silence with this id; None when there is none."""
+
+    @abstractmethod
+    def expire_silence(self, silence_id: str, now: float) -> bool:
+        """End a silence at ``now`` (Alertmanager's "delete"); False when the id is unknown.
+
+        An active silence ends now; a pending one starts and ends now; an
+        expired one keeps its times.
         """
 
     @abstractmethod

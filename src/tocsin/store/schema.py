@@ -9,6 +9,14 @@ per check, upserted with every batch, so the dashboard's "latest of each
 check" is a primary-key read and never scans history. ``details`` is JSON text
 (``{"values": {...}, "timings": {...}}``), portable to every database.
 
+Version 2 adds alerting. ``alerts`` holds one row per fingerprint: ``data`` is
+the whole record (:meth:`Alert.to_json`), the other columns copy the fields
+that queries filter or sort on. ``alert_events`` is the lifecycle history
+(append-only). ``deliveries`` is the durable outbox: a notification is written
+there before any attempt to send it, and ``key`` (its idempotency key) is
+unique, so enqueueing the same notification twice stores it once.
+``silences.matchers`` is JSON, ``[[name, op, value], ...]``.
+
 Migrations are an ordered list: version ``n`` is ``MIGRATIONS[n - 1]``. Each
 runs in its own transaction together with the row that records it in
 ``schema_version``, so a crash leaves the database at a whole version. To
@@ -33,6 +41,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     func,
     insert,
     select,
@@ -89,10 +98,88 @@ def _create_result_tables(conn: Connection) -> None:
     metadata.create_all(conn, tables=[checks, results, latest_results])
 
 
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("fingerprint", String(1024), primary_key=True),
+    Column("check", String(255), nullable=False),
+    Column("service", String(255), nullable=True),
+    Column("severity", String(8), nullable=False),  # Severity.value
+    Column("state", String(16), nullable=False),  # AlertState.value
+    Column("fired_at", Double, nullable=True),
+    Column("resolved_at", Double, nullable=True),
+    Column("updated_at", Double, nullable=False),
+    Column("incident_id", String(255), nullable=True),
+    Column("data", Text, nullable=False),  # Alert.to_json(): the full record
+    Index("ix_alerts_state", "state"),
+)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(1024), nullable=False),
+    Column("at", Double, nullable=False),
+    Column("from_state", String(16), nullable=False),
+    Column("to_state", String(16), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("note", Text, nullable=False),
+    Index("ix_alert_events_fingerprint_at", "fingerprint", "at"),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("service", String(255), nullable=False),
+    Column("opened_at", Double, nullable=False),
+    Column("closed_at", Double, nullable=True),
+    Column("paged_at", Double, nullable=True),
+    Column("severity", String(8), nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(512), nullable=False),
+    Column("channel", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),  # NotificationKind.value
+    Column("severity", String(8), nullable=False),
+    Column("status", String(16), nullable=False),  # DeliveryStatus.value
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Double, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("sent_at", Double, nullable=True),
+    Column("fallback_of", String(512), nullable=True),
+    Column("payload", Text, nullable=False),  # Notification.to_json()
+    UniqueConstraint("key", name="uq_deliveries_key"),
+    Index("ix_deliveries_status_next_attempt", "status", "next_attempt_at"),
+)
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("matchers", Text, nullable=False),  # JSON [[name, op, value], ...]
+    Column("starts_at", Double, nullable=False),
+    Column("ends_at", Double, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+
+
+def _create_alerting_tables(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[alerts, alert_events, incidents, deliveries, silences])
+
+
 Migration = Callable[[Connection], None]
 
 MIGRATIONS: list[Migration] = [
     _create_result_tables,  # 1
+    _create_alerting_tables,  # 2
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -1,9 +1,9 @@
 """`SQLStore`: the :class:`Store` in portable SQLAlchemy Core.
 
 Every backend is this class plus a few :class:`DialectHooks` — the pieces SQL
-does not say portably (the latest-result upsert, which driver errors are
+does not say portably (upserts, insert-unless-present, which driver errors are
 transient). A backend module builds the engine and the hooks; nothing here
-names a database.
+names a database. The alerting methods live in :mod:`tocsin.store.alerts_sql`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,24 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Executable, Row, Select, Table, insert, make_url, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    Insert,
+    Row,
+    Select,
+    Table,
+    insert,
+    make_url,
+    select,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from tocsin.probes.base import CheckResult, CheckStatus
 from tocsin.store import schema
-from tocsin.store.base import SchemaError, Store, StoreError
+from tocsin.store.alerts_sql import AlertingSQL
+from tocsin.store.base import SchemaError, StoreError
 from tocsin.store.schema import checks, latest_results, results
 
 #: Execution option set on connections whose transaction will write. A backend
@@ -36,6 +48,12 @@ class DialectHooks:
     #: Builds the INSERT into ``latest_results`` that, on a conflicting check_id,
     #: replaces the row only when the new ``started_at`` is not older.
     upsert_latest: Callable[[Table], Executable]
+    #: Builds the INSERT into a table that, on a conflicting primary key,
+    #: replaces every other column of the stored row.
+    upsert: Callable[[Table], Executable]
+    #: Builds the INSERT into a table that skips a row whose named columns
+    #: (a unique constraint) match a stored row.
+    insert_or_skip: Callable[[Table, Sequence[str]], Insert]
     #: Which :class:`StoreError` a driver error becomes.
     classify_error: Callable[[DBAPIError], type[StoreError]]
     #: One connection shared by every thread (SQLite ``:memory:``): serialise use.
@@ -47,7 +65,7 @@ def describe(exc: DBAPIError) -> str:
     return f"{type(exc.orig).__name__}: {exc.orig}"
 
 
-class SQLStore(Store):
+class SQLStore(AlertingSQL):
     """A :class:`Store` over one SQLAlchemy engine."""
 
     def __init__(self, engine: Engine, *, url: str, hooks: DialectHooks) -> None:

@@ -15,10 +15,11 @@ transaction never fails on lock upgrade.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Table, create_engine, event, make_url
+from sqlalchemy import Connection, Executable, Insert, Table, create_engine, event, make_url
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import StaticPool
@@ -82,6 +83,8 @@ def open_sqlite(url: str, *, busy_timeout_ms: int = 5000) -> SQLStore:
         url=url,
         hooks=DialectHooks(
             upsert_latest=_upsert_latest,
+            upsert=_upsert,
+            insert_or_skip=_insert_or_skip,
             classify_error=_classify,
             serialize=memory,
         ),
@@ -100,6 +103,18 @@ def _upsert_latest(table: Table) -> Executable:
         set_={c.name: stmt.excluded[c.name] for c in table.c if c.name != "check_id"},
         where=stmt.excluded.started_at >= table.c.started_at,
     )
+
+
+def _upsert(table: Table) -> Executable:
+    stmt = sqlite_insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(table.primary_key.columns),
+        set_={c.name: stmt.excluded[c.name] for c in table.c if not c.primary_key},
+    )
+
+
+def _insert_or_skip(table: Table, columns: Sequence[str]) -> Insert:
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=list(columns))
 
 
 def _classify(exc: DBAPIError) -> type[StoreError]:
