@@ -2,7 +2,7 @@
 
 Modules: ``conditions`` (the condition language), ``rules`` (alert rules from
 config), ``flapping`` (Nagios flap detection), ``silences`` (silences and
-maintenance windows), ``policies`` (what each severity gets), ``engine`` (the
-lifecycle and routing), ``outbox`` (durable delivery with retries), ``acks``
-(signed acknowledgement links).
+maintenance windows), ``policies`` (what each severity gets), ``inhibition``
+(which open alerts mute others), ``engine`` (the lifecycle and routing),
+``outbox`` (durable delivery with retries), ``acks`` (signed acknowledgement links).
 """

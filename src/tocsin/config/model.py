@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -26,6 +27,9 @@ from pydantic import (
     field_validator,
 )
 
+from tocsin.alerting.inhibition import InhibitRule
+from tocsin.alerting.policies import Policies
+from tocsin.alerting.silences import MaintenanceWindow
 from tocsin.config.durations import Duration, format_duration
 from tocsin.probes.base import CheckConfig
 
@@ -75,6 +79,45 @@ class WebSettings(_Section):
     enabled: bool = True
 
 
+MIN_ACK_SECRET_LENGTH = 16
+
+
+class AlertingSettings(_Section):
+    """Links in notifications, and how acknowledgement links are signed."""
+
+    # The dashboard URL notifications link to; by default the web server's own address.
+    base_url: str | None = None
+    # Signs the ack links in notifications; set it from the environment
+    # (${TOCSIN_ACK_SECRET}). Without it, notifications carry no ack link.
+    ack_secret: str | None = Field(default=None, repr=False)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_http(cls, url: str | None) -> str | None:
+        if url is None:
+            return url
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("base_url must be an http:// or https:// URL, "
+                             "e.g. https://tocsin.example.com")
+        return url.rstrip("/")
+
+    @field_validator("ack_secret")
+    @classmethod
+    def _ack_secret_is_long(cls, secret: str | None) -> str | None:
+        if not secret:
+            return None  # `${TOCSIN_ACK_SECRET:-}` unset: no ack links
+        if len(secret) < MIN_ACK_SECRET_LENGTH:
+            # Never repeat the secret, not even its length.
+            raise ValueError(f"ack_secret is too short: use at least {MIN_ACK_SECRET_LENGTH} "
+                             "random characters, e.g. from `openssl rand -hex 32`")
+        return secret
+
+
+def _none_as_empty(value: Any) -> Any:
+    return [] if value is None else value
+
+
 class PlannedCheckConfig(CheckConfig):
     """A check of a type the brief names but no probe implements yet; kept, not run."""
 
@@ -112,21 +155,37 @@ class TocsinConfig(_Section):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     services: dict[str, Service] = Field(default_factory=dict)
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings)
+    policies: Policies = Field(default_factory=Policies)
+    inhibit: Annotated[list[InhibitRule], BeforeValidator(_none_as_empty)] = Field(
+        default_factory=list)
+    maintenance: Annotated[list[MaintenanceWindow], BeforeValidator(_none_as_empty)] = Field(
+        default_factory=list)
 
-    # Sections later issues give a schema; accepted as written until then.
+    # Sections later issues give a schema; accepted as written until then. Policies
+    # may name only channels that are keys of `channels` (tocsin.config.references).
     platforms: Any = None
     host: Any = None
     databases: Any = None
     channels: Any = None
-    policies: Any = None
     remediation: Any = None
     slos: Any = None
     reports: Any = None
-    inhibit: Any = None
     silences: Any = None
-    maintenance: Any = None
     heartbeats: Any = None
     metrics: Any = None
+
+    @property
+    def base_url(self) -> str:
+        """Where notifications link to: ``alerting.base_url``, else the web server's address."""
+        if self.alerting.base_url is not None:
+            return self.alerting.base_url
+        host = self.web.host
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1"  # a wildcard bind is no address to link to
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.web.port}"
 
     @field_validator("storage")
     @classmethod

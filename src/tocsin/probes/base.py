@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tocsin.alerting.rules import AlertRule
 from tocsin.config.durations import Duration
 
 if TYPE_CHECKING:
@@ -81,9 +82,7 @@ class CheckConfig(BaseModel):
     name: str | None = None
     interval: Duration | None = None
     timeout: Duration | None = None
-    # Filled in by the alerting issue; accepted (and kept) now so configs written
-    # for the product brief validate.
-    alerts: list[dict[str, Any]] = Field(default_factory=list)
+    alerts: list[AlertRule] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
 
 

@@ -1,0 +1,107 @@
+"""Names one section uses that another must define, and names that must be unique.
+
+- every channel a policy names (``channels``, ``escalation``) is a key of ``channels:``;
+- no two alert rules of one check share a fingerprint (``<check>:<metric>``).
+
+Like :mod:`tocsin.config.resolve`, these run on the interpolated data so that
+they report alongside schema errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tocsin.alerting.conditions import parse_condition
+from tocsin.config.issues import ConfigIssue, KeyPath, format_key_path, line_of
+from tocsin.config.resolve import check_name
+
+_SEVERITIES = ("P1", "P2", "P3", "P4")
+_CHANNEL_LISTS = ("channels", "escalation")
+
+
+def reference_issues(data: Any, file: str, lines: Mapping[KeyPath, int]) -> list[ConfigIssue]:
+    """Unknown channels in policies, and rules of one check with the same fingerprint."""
+    if not isinstance(data, Mapping):
+        return []
+    issues: list[ConfigIssue] = []
+
+    def issue(path: KeyPath, message: str) -> None:
+        issues.append(ConfigIssue(file, format_key_path(path), line_of(path, lines), message))
+
+    _policy_channels(data, issue)
+    _duplicate_fingerprints(data, issue, lines)
+    return issues
+
+
+def _policy_channels(data: Mapping[str, Any], issue: Any) -> None:
+    policies = data.get("policies")
+    if not isinstance(policies, Mapping):
+        return
+    channels = data.get("channels")
+    known = sorted(str(name) for name in channels) if isinstance(channels, Mapping) else []
+    for severity in _SEVERITIES:
+        policy = policies.get(severity)
+        if not isinstance(policy, Mapping):
+            continue
+        for key in _CHANNEL_LISTS:
+            names = policy.get(key)
+            if not isinstance(names, list):
+                continue
+            for index, name in enumerate(names):
+                if isinstance(name, str) and name not in known:
+                    issue(("policies", severity, key, index),
+                          f"unknown channel {name!r}{_channel_hint(name, known)}")
+
+
+def _channel_hint(name: str, known: Sequence[str]) -> str:
+    if not known:
+        return " (no channels are configured: add it under `channels:`)"
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (configured channels: {', '.join(known)})"
+
+
+def _duplicate_fingerprints(data: Mapping[str, Any], issue: Any,
+                            lines: Mapping[KeyPath, int]) -> None:
+    services = data.get("services")
+    if not isinstance(services, Mapping):
+        return
+    for service, body in services.items():
+        checks = body.get("checks") if isinstance(body, Mapping) else None
+        if not isinstance(checks, list):
+            continue
+        for index, check in enumerate(checks):
+            if not isinstance(check, Mapping) or not isinstance(check.get("alerts"), list):
+                continue
+            name = check_name(str(service), check)
+            seen: dict[str, KeyPath] = {}
+            for position, rule in enumerate(check["alerts"]):
+                path: KeyPath = ("services", service, "checks", index, "alerts", position)
+                metric = _metric(rule)
+                if metric is None:
+                    continue  # the schema reports what is wrong with it
+                labels = rule.get("labels")
+                if isinstance(labels, Mapping) and labels:
+                    metric += "{" + ",".join(f"{k}={labels[k]}" for k in sorted(labels)) + "}"
+                fingerprint = f"{name}:{metric}"
+                if fingerprint in seen:
+                    earlier = line_of(seen[fingerprint], lines)
+                    issue(path, f"a second alert with fingerprint {fingerprint!r} (also on line "
+                                f"{earlier}): give one of them a distinct `name:`")
+                else:
+                    seen[fingerprint] = path
+
+
+def _metric(rule: Any) -> str | None:
+    if not isinstance(rule, Mapping):
+        return None
+    name = rule.get("name")
+    if isinstance(name, str) and name:
+        return name
+    try:
+        return parse_condition(rule.get("when")).metric
+    except ValueError:
+        return None
