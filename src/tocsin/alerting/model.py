@@ -69,6 +69,7 @@ class Alert:
     last_notified_at: float | None = None
     notified: int = 0  # notifications sent for the current firing
     escalated: bool = False
+    escalate_from: float | None = None  # first notified, or re-fired after an ack timeout
     incident_id: str | None = None
     failures: int = 0  # consecutive results where the condition held
     successes: int = 0  # consecutive results where it did not
