@@ -190,3 +190,17 @@ async def test_run_once_returns_results_in_order() -> None:
     results = await run_once(probes, on_result=lambda r: seen.append(r.check))
     assert [r.check for r in results] == [f"c{i}" for i in range(5)]
     assert sorted(seen) == sorted(r.check for r in results)
+
+
+async def test_run_soon_adds_one_run_without_moving_the_schedule() -> None:
+    probe = ScriptedProbe("confirming", interval=10.0)
+    scheduler = Scheduler([], jitter=False)
+    scheduler.set_probes([probe])
+    scheduler.start()
+    await asyncio.sleep(0.05)
+    scheduler.run_soon("confirming", 0.1)
+    scheduler.run_soon("unknown-check", 0.1)  # ignored
+    await asyncio.sleep(0.3)
+    await scheduler.stop()
+    assert len(probe.starts) == 2
+    assert 0.08 < probe.starts[1] - probe.starts[0] < 0.2

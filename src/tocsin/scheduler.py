@@ -114,7 +114,7 @@ class Scheduler:
         self._semaphore = asyncio.Semaphore(concurrency)
         self._jitter = jitter
         self._entries: dict[str, _Entry] = {}
-        self._heap: list[tuple[float, int, _Entry]] = []
+        self._heap: list[tuple[float, int, _Entry, bool]] = []  # due, order, entry, one-shot
         self._sequence = 0
         self._timer: asyncio.TimerHandle | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -146,9 +146,19 @@ class Scheduler:
             self._push(entry)
         self._arm()
 
-    def _push(self, entry: _Entry) -> None:
+    def _push(self, entry: _Entry, due: float | None = None) -> None:
         self._sequence += 1
-        heapq.heappush(self._heap, (entry.due, self._sequence, entry))
+        oneshot = due is not None
+        heapq.heappush(self._heap, (entry.due if due is None else due, self._sequence, entry,
+                                    oneshot))
+
+    def run_soon(self, name: str, delay: float) -> None:
+        """Run check ``name`` once after ``delay`` s, besides its schedule (an alert's re-check)."""
+        entry = self._entries.get(name)
+        if entry is None or self._stopping:
+            return
+        self._push(entry, asyncio.get_running_loop().time() + delay)
+        self._arm()
 
     # -- running -----------------------------------------------------------
 
@@ -183,8 +193,12 @@ class Scheduler:
         now = asyncio.get_running_loop().time()
         horizon = now + TIMER_TOLERANCE
         while heap and heap[0][0] <= horizon:
-            _, _, entry = heapq.heappop(heap)
-            if not entry.retired:
+            due, _, entry, oneshot = heapq.heappop(heap)
+            if entry.retired:
+                continue
+            if oneshot:
+                self._launch_oneshot(entry, due)
+            else:
                 self._launch(entry, now)
         self._arm()
 
@@ -201,6 +215,14 @@ class Scheduler:
         if entry.running:
             self.stats.skipped_overlap += 1
             return
+        self._start_run(entry, due)
+
+    def _launch_oneshot(self, entry: _Entry, due: float) -> None:
+        if entry.running:
+            return  # the run in flight answers the same question
+        self._start_run(entry, due)
+
+    def _start_run(self, entry: _Entry, due: float) -> None:
         entry.running = True
         task = asyncio.create_task(self._run(entry, due))
         self._in_flight.add(task)

@@ -20,9 +20,9 @@ import asyncio
 import logging
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 from tocsin.alerting.clock import Clock
 from tocsin.alerting.engine import AlertingBatch
@@ -32,9 +32,6 @@ from tocsin.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-InThread = Callable[[Callable[[], T]], Awaitable[T]]
-
 RETRY_INITIAL = 2.0  # seconds before the first retry
 RETRY_MAX = 300.0  # longest wait between retries
 MAX_ATTEMPTS = 10  # then the entry fails (and goes to the fallback, if any)
@@ -42,23 +39,17 @@ MAX_ATTEMPTS = 10  # then the entry fails (and goes to the fallback, if any)
 
 def retry_delay(attempts: int, retry_after: float | None = None) -> float:
     """Exponential backoff with jitter; a server's ``Retry-After`` wins when longer."""
-    delay = min(RETRY_MAX, RETRY_INITIAL * 2 ** max(attempts - 1, 0))
+    delay: float = min(RETRY_MAX, RETRY_INITIAL * 2.0 ** max(attempts - 1, 0))
     delay *= random.uniform(0.8, 1.2)
     return max(delay, retry_after or 0.0)
-
-
-async def _to_thread(call: Callable[[], T]) -> T:
-    return await asyncio.to_thread(call)
 
 
 class AlertingWriter:
     """Persists engine batches, in order, then wakes the sender."""
 
-    def __init__(self, store: Store, on_saved: Callable[[], None],
-                 in_thread: InThread[Any] = _to_thread) -> None:
+    def __init__(self, store: Store, on_saved: Callable[[], None]) -> None:
         self.store = store
         self.on_saved = on_saved
-        self.in_thread = in_thread
         self._queue: deque[AlertingBatch] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -87,9 +78,8 @@ class AlertingWriter:
             while self._queue:
                 batch = self._queue[0]
                 try:
-                    await self.in_thread(lambda b=batch: self.store.save_alerting(  # type: ignore[misc]
-                        alerts=b.alerts, events=b.events, incidents=b.incidents,
-                        deliveries=b.deliveries))
+                    await asyncio.to_thread(self.store.save_alerting, batch.alerts,
+                                            batch.events, batch.incidents, batch.deliveries)
                 except StoreError as error:
                     failures += 1
                     self.last_error = str(error)
@@ -122,11 +112,10 @@ class OutboxSender:
     """Delivers due outbox entries through their channels, with retries and fallbacks."""
 
     def __init__(self, store: Store, channels: Mapping[str, Channel[Any]], clock: Clock, *,
-                 concurrency: int = 10, in_thread: InThread[Any] = _to_thread) -> None:
+                 concurrency: int = 10) -> None:
         self.store = store
         self.channels = dict(channels)
         self.clock = clock
-        self.in_thread = in_thread
         self._semaphore = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -160,13 +149,13 @@ class OutboxSender:
         """Send every entry that is due; return seconds until the next one (at most 60)."""
         while True:
             now = self.clock.now()
-            due = await self.in_thread(lambda: self.store.due_deliveries(now, 100))
+            due = await asyncio.to_thread(self.store.due_deliveries, now, 100)
             if not due:
                 break
             await asyncio.gather(*(self._deliver(delivery) for delivery in due))
             if len(due) < 100:
                 break
-        upcoming = await self.in_thread(self.store.next_delivery_at)
+        upcoming = await asyncio.to_thread(self.store.next_delivery_at)
         if upcoming is None:
             return 60.0
         return min(60.0, max(0.0, upcoming - self.clock.now()))
@@ -192,7 +181,7 @@ class OutboxSender:
         delivery.sent_at = self.clock.now()
         delivery.last_error = None
         self.sent += 1
-        await self.in_thread(lambda: self.store.update_delivery(delivery))
+        await asyncio.to_thread(self.store.update_delivery, delivery)
         log.info("sent %s to %s: %s", delivery.notification.kind.value, delivery.channel,
                  delivery.notification.subject)
 
@@ -206,7 +195,7 @@ class OutboxSender:
                 delivery.attempts, error.retry_after)
             log.warning("delivery to %s failed (attempt %d), retrying: %s",
                         delivery.channel, delivery.attempts, error)
-            await self.in_thread(lambda: self.store.update_delivery(delivery))
+            await asyncio.to_thread(self.store.update_delivery, delivery)
             return
         self.failed += 1
         delivery.status = DeliveryStatus.FAILED
@@ -220,7 +209,7 @@ class OutboxSender:
                 notification=replace(note, key=f"{note.key}~{fallback}", channel=fallback),
                 next_attempt_at=self.clock.now(), fallback_of=note.key,
             ))
-        await self.in_thread(lambda: self._fail_and_fall_back(delivery, fallbacks))
+        await asyncio.to_thread(self._fail_and_fall_back, delivery, fallbacks)
         if fallbacks:
             self.wake()
 
