@@ -52,7 +52,6 @@ def test_union_validates_each_type_against_its_model() -> None:
     ({"type": "carrier-pigeon"}, "union_tag_not_found"),
     ({"type": "smtp", "host": "h", "from": "a@b.c", "to": ["d@e.f"], "colour": "red"},
      "extra_forbidden"),
-    ({"type": "smtp", "host": "h", "from": "a@b.c", "to": []}, "too_short"),
     ({"type": "smtp", "host": "h", "from": "a@b.c", "to": ["d@e.f"], "timeout": "10"},
      "value_error"),
     ({"type": "smtp", "host": "h", "from": "a@b.c", "to": ["d@e.f"], "port": 465},

@@ -5,13 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tocsin.alerting.model import Severity
 from tocsin.alerting.policies import Priority
-from tocsin.config import EXAMPLE_CONFIG_PATH, ConfigIssue, load_config, load_config_text
+from tocsin.config import (
+    EXAMPLE_CONFIG_PATH,
+    ConfigError,
+    ConfigIssue,
+    load_config,
+    load_config_text,
+)
 
 Issues = Callable[..., list[ConfigIssue]]
 FIXTURES = Path(__file__).parent / "fixtures"
-CHANNELS = "channels:\n  email: {type: smtp}\n  slack: {type: slack}\n"
+CHANNELS = "channels:\n  email: {type: recording}\n  slack: {type: slack}\n"
 
 
 def only(issues: list[ConfigIssue]) -> ConfigIssue:
@@ -147,3 +155,23 @@ def test_bad_inhibit_matcher_is_refused(issues_of: Issues) -> None:
     issue = only(issues_of("inhibit:\n  - source: [service]\n    target: {service: a}\n"))
     assert issue.path == "inhibit[0].source"
     assert issue.message.startswith("invalid matcher 'service'")
+
+
+def test_a_fallback_must_name_a_channel() -> None:
+    text = ("channels:\n  email: {type: sendgrid, to: [a@b.c], from: x@y.z, fallback: smpt}\n"
+            "  smtp: {type: smtp, host: 127.0.0.1}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, "tocsin.yaml", env={})
+    messages = [str(issue) for issue in caught.value.issues]
+    assert "tocsin.yaml:2: channels.email.fallback: unknown channel 'smpt' " \
+           "(did you mean 'smtp'?)" in messages
+
+
+def test_an_smtp_channel_without_addresses_must_be_a_fallback() -> None:
+    text = "channels:\n  smtp: {type: smtp, host: 127.0.0.1}\n"
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, "tocsin.yaml", env={})
+    assert {issue.path for issue in caught.value.issues} == {"channels.smtp"}
+    fallback = ("channels:\n  email: {type: sendgrid, to: [a@b.c], from: x@y.z, fallback: smtp}\n"
+                "  smtp: {type: smtp, host: 127.0.0.1}\n")
+    assert load_config_text(fallback, "tocsin.yaml", env={}).config.channels

@@ -80,8 +80,10 @@ class SMTPConfig(ChannelConfig):
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
     password: SecretStr | None = None  # from ${ENV} or a *_FILE secret
-    from_: Address = Field(alias="from")
-    to: list[Address] = Field(min_length=1)
+    # Both may be left out on a channel that is only another one's `fallback`:
+    # it then sends from and to the addresses of the channel it stands in for.
+    from_: Address | None = Field(default=None, alias="from")
+    to: list[Address] = Field(default_factory=list)
     cc: list[Address] = Field(default_factory=list)
     verify_tls: bool = True
     ca_file: str | None = None  # a private CA's bundle, to verify the server against
@@ -186,6 +188,9 @@ class SMTPChannel(Channel[SMTPConfig]):
 
     async def send(self, notification: Notification) -> None:
         config = self.config
+        if config.from_ is None or not config.to:
+            raise DeliveryError(f"channel {self.name!r} has no from/to addresses",
+                                permanent=True)
         message = build_message(notification, config)
         password = config.password.get_secret_value() if config.password else None
         try:

@@ -113,6 +113,8 @@ def _message(detail: ErrorDetails, path: KeyPath, owner: type[BaseModel] | None,
     if kind == "missing":
         return f"missing required key {key!r}"
     if kind in _TAG_ERRORS:
+        if path and path[0] == "channels":
+            return _channel_type_message(_value_at(data, path))
         return _check_type_message(_value_at(data, path))
     if kind == "value_error":
         return str(detail["msg"]).removeprefix("Value error, ")
@@ -129,6 +131,18 @@ def _check_type_message(check: Any) -> str:
     if not isinstance(kind, str):
         return f"a check type must be a name (one of: {', '.join(known)})"
     return f"unknown check type {kind!r}{_suggestion(kind, known)}"
+
+
+def _channel_type_message(channel: Any) -> str:
+    from tocsin.channels.registry import known_channel_types
+
+    known = known_channel_types()
+    if not isinstance(channel, Mapping):
+        return "a channel must be a mapping with a 'type' key, e.g. {type: smtp, host: …}"
+    kind = channel.get("type")
+    if not isinstance(kind, str):
+        return f"missing key 'type' (one of: {', '.join(known)})"
+    return f"unknown channel type {kind!r}{_suggestion(kind, known)}"
 
 
 def _suggestion(word: str, choices: Sequence[str]) -> str:

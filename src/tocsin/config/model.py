@@ -167,7 +167,7 @@ class TocsinConfig(_Section):
     platforms: Any = None
     host: Any = None
     databases: Any = None
-    channels: Any = None
+    channels: dict[str, Any] = Field(default_factory=dict)  # typed in config_model()
     remediation: Any = None
     slos: Any = None
     reports: Any = None
@@ -206,17 +206,21 @@ def config_model() -> type[TocsinConfig]:
     Built on first use and again when a probe registers later, so it never
     depends on which probe modules were imported before this one.
     """
+    from tocsin.channels.registry import channel_config_union, channel_types
     from tocsin.probes.registry import probe_types
 
-    registered = frozenset(probe_types())
+    registered = frozenset(probe_types()) | {f"channel:{name}" for name in channel_types()}
     model = _models.get(registered)
     if model is None:
         checks: Any = list[check_union()]  # type: ignore[misc]
         service: Any = create_model("Service", __base__=Service, __module__=__name__,
                                     checks=(checks, Field(default_factory=list)))
         services: Any = dict[str, service]
+        channels: Any = Annotated[dict[str, channel_config_union()],  # type: ignore[misc]
+                                  BeforeValidator(_none_as_empty)]
         model = create_model("TocsinConfig", __base__=TocsinConfig, __module__=__name__,
-                             services=(services, Field(default_factory=dict)))
+                             services=(services, Field(default_factory=dict)),
+                             channels=(channels, Field(default_factory=dict)))
         _models[registered] = model
     return model
 

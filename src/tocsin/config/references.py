@@ -31,6 +31,7 @@ def reference_issues(data: Any, file: str, lines: Mapping[KeyPath, int]) -> list
         issues.append(ConfigIssue(file, format_key_path(path), line_of(path, lines), message))
 
     _policy_channels(data, issue)
+    _channel_fallbacks(data, issue)
     _duplicate_fingerprints(data, issue, lines)
     return issues
 
@@ -53,6 +54,38 @@ def _policy_channels(data: Mapping[str, Any], issue: Any) -> None:
                 if isinstance(name, str) and name not in known:
                     issue(("policies", severity, key, index),
                           f"unknown channel {name!r}{_channel_hint(name, known)}")
+
+
+def _channel_fallbacks(data: Mapping[str, Any], issue: Any) -> None:
+    """A fallback names a channel; an email channel without addresses must be a fallback."""
+    channels = data.get("channels")
+    if not isinstance(channels, Mapping):
+        return
+    known = sorted(str(name) for name in channels)
+    stands_in_for: dict[str, list[Mapping[str, Any]]] = {}
+    for name, channel in channels.items():
+        if not isinstance(channel, Mapping):
+            continue
+        fallback = channel.get("fallback")
+        if fallback is None:
+            continue
+        if fallback not in channels:
+            issue(("channels", name, "fallback"),
+                  f"unknown channel {fallback!r}{_channel_hint(str(fallback), known)}")
+        elif fallback == name:
+            issue(("channels", name, "fallback"), "a channel cannot be its own fallback")
+        else:
+            stands_in_for.setdefault(str(fallback), []).append(channel)
+    for name, channel in channels.items():
+        if not isinstance(channel, Mapping) or channel.get("type") != "smtp":
+            continue
+        for key in ("from", "to"):
+            if channel.get(key):
+                continue
+            if not any(other.get(key) for other in stands_in_for.get(str(name), [])):
+                issue(("channels", name),
+                      f"missing key {key!r} (it may be left out only on the fallback of "
+                      f"a channel that has it)")
 
 
 def _channel_hint(name: str, known: Sequence[str]) -> str:
