@@ -16,6 +16,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tocsin.alerting.acks import AckSigner
+from tocsin.alerting.clock import Clock, SystemClock
+from tocsin.alerting.engine import AlertEngine
+from tocsin.alerting.pipeline import Alerting
 from tocsin.config import ConfigError, LoadedConfig, Redactor, load_config
 from tocsin.probes import CheckResult, CheckSpec, Probe, ProbeContext, build_probe
 from tocsin.scheduler import Scheduler
@@ -57,7 +61,8 @@ class Runtime:
     """One Tocsin process: ``await Runtime(path).run()`` until SIGTERM/SIGINT."""
 
     def __init__(self, config_path: Path | None = None,
-                 on_redactor: Callable[[Redactor], None] | None = None) -> None:
+                 on_redactor: Callable[[Redactor], None] | None = None,
+                 clock: Clock | None = None) -> None:
         self.config_path = config_path
         self.on_redactor = on_redactor
         self.started_monotonic = time.monotonic()
@@ -67,6 +72,8 @@ class Runtime:
         self.writer: ResultWriter | None = None
         self.scheduler: Scheduler | None = None
         self.context = ProbeContext()
+        self.clock: Clock = clock or SystemClock()
+        self.alerting: Alerting | None = None
         self.web: WebServer | None = None
         self.web_address: tuple[str, int] | None = None
         self._stop = asyncio.Event()
@@ -76,6 +83,19 @@ class Runtime:
     @property
     def checks(self) -> tuple[CheckSpec[Any], ...]:
         return self.loaded.checks if self.loaded else ()
+
+    @property
+    def engine(self) -> AlertEngine | None:
+        return self.alerting.engine if self.alerting else None
+
+    @property
+    def ack_signer(self) -> AckSigner | None:
+        return self.alerting.signer if self.alerting else None
+
+    def require_store(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("the store is not open yet")
+        return self.store
 
     def _adopt(self, loaded: LoadedConfig) -> None:
         self.loaded = loaded
@@ -94,8 +114,8 @@ class Runtime:
         for name in loaded.skipped:
             log.warning("check %s: its type is not available in this version; skipped", name)
         try:
+            self._install_signal_handlers()  # before the first log line a test may act on
             await self._start(loaded)
-            self._install_signal_handlers()
             self.ready.set()
             await self._stop.wait()
         finally:
@@ -121,6 +141,9 @@ class Runtime:
             [self.writer.submit, self.latest.record],
             concurrency=settings.concurrency, jitter=settings.jitter,
         )
+        self.alerting = Alerting(loaded, self.store, self.clock, recheck=self.scheduler.run_soon)
+        self.scheduler.add_sink(self.alerting.engine.observe)
+        await self.alerting.start()
         self.scheduler.set_probes(build_probes(loaded.checks, self.context))
         self.scheduler.start()
 
@@ -152,6 +175,8 @@ class Runtime:
             log.warning("web settings changed in config; they take effect at the next restart")
         self._adopt(loaded)
         self.scheduler.set_probes(build_probes(loaded.checks, self.context))
+        if self.alerting is not None:
+            self.alerting.reconfigure(loaded, loaded.checks)
         log.info("config reloaded: %s (%d checks)", loaded.source, len(loaded.checks))
         return True
 
@@ -164,6 +189,8 @@ class Runtime:
         if self.scheduler is not None:
             await self.scheduler.stop()
         await self.context.close()
+        if self.alerting is not None:
+            await self.alerting.stop()
         if self.writer is not None:
             await self.writer.close()
             log.info("results flushed: %d written, %d dropped",

@@ -122,6 +122,10 @@ class Scheduler:
         self._stopping = False
         self.stats = SchedulerStats()
 
+    def add_sink(self, sink: ResultSink) -> None:
+        """Hand every later result to ``sink`` too, after the sinks before it."""
+        self._sinks.append(sink)
+
     # -- the set of checks -------------------------------------------------
 
     @property

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from tocsin import __version__
 from tocsin.probes import CheckResult, CheckSpec, CheckStatus
+from tocsin.web.alerts_api import alerts_router
 
 if TYPE_CHECKING:
     from tocsin.runtime import Runtime
@@ -82,4 +83,5 @@ def create_app(runtime: Runtime) -> FastAPI:
         return {"total": len(rows), "limit": limit, "offset": offset,
                 "items": rows[offset:offset + limit]}
 
+    app.include_router(alerts_router(runtime))
     return app

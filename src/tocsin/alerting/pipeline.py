@@ -1,0 +1,120 @@
+"""The alerting stage assembled: engine + state writer + outbox sender + a ticker.
+
+Built from a loaded config and a migrated store; restores the open alerts,
+incidents and silences a previous process left, so a restart neither
+re-pages nor forgets a resolution; and rebuilds its channels on reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tocsin.alerting.acks import AckSigner
+from tocsin.alerting.clock import Clock
+from tocsin.alerting.engine import AlertEngine, EngineSettings, Recheck
+from tocsin.alerting.model import AlertState
+from tocsin.alerting.outbox import AlertingWriter, OutboxSender
+from tocsin.channels import Channel, ChannelConfig, build_channel
+from tocsin.config import LoadedConfig, TocsinConfig
+from tocsin.store import Store
+
+log = logging.getLogger(__name__)
+
+TICK = 1.0  # seconds between checks of what time alone decides (repeats, escalation, …)
+
+
+def build_channels(configs: Mapping[str, ChannelConfig]) -> dict[str, Channel[Any]]:
+    """One channel per config; a fallback without addresses takes those it stands in for."""
+    inherited: dict[str, dict[str, Any]] = {}
+    for config in configs.values():
+        fallback = config.fallback
+        if fallback is None or fallback not in configs or fallback in inherited:
+            continue
+        addresses = {key: value for key in ("from_", "to")
+                     if (value := getattr(config, key, None))}
+        if addresses:
+            inherited[fallback] = addresses
+    channels = {}
+    for name, config in configs.items():
+        update = {key: value for key, value in inherited.get(name, {}).items()
+                  if not getattr(config, key, None)}
+        channels[name] = build_channel(name, config.model_copy(update=update) if update
+                                       else config)
+    return channels
+
+
+def ack_signer(config: TocsinConfig) -> AckSigner | None:
+    secret = config.alerting.ack_secret
+    return AckSigner(secret, config.base_url) if secret else None
+
+
+def engine_settings(config: TocsinConfig, signer: AckSigner | None,
+                    clock: Clock) -> EngineSettings:
+    link = (lambda fingerprint: signer.link(fingerprint, clock.now())) if signer else None
+    return EngineSettings(
+        policies=config.policies, channels=tuple(config.channels),
+        inhibit=tuple(config.inhibit), maintenance=tuple(config.maintenance),
+        base_url=config.base_url, ack_link=link,
+    )
+
+
+class Alerting:
+    """The running alerting stage of one process."""
+
+    def __init__(self, loaded: LoadedConfig, store: Store, clock: Clock,
+                 recheck: Recheck | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.signer = ack_signer(loaded.config)
+        self.sender = OutboxSender(store, build_channels(loaded.config.channels), clock)
+        self.writer = AlertingWriter(store, on_saved=self.sender.wake)
+        self.engine = AlertEngine(engine_settings(loaded.config, self.signer, clock), clock,
+                                  self.writer.submit, recheck)
+        self.engine.configure(self.engine.settings, loaded.checks)
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Restore what a previous process left, then start writing, sending and ticking."""
+        open_states = [AlertState.PENDING, AlertState.FIRING, AlertState.ACKNOWLEDGED]
+        alerts = await asyncio.to_thread(self.store.load_alerts, open_states)
+        incidents = await asyncio.to_thread(self.store.load_incidents, True)
+        silences = await asyncio.to_thread(self.store.list_silences, self.clock.now())
+        self.engine.restore(alerts, incidents, silences)
+        if alerts:
+            log.info("alerting: restored %d open alerts and %d incidents",
+                     len(alerts), len(incidents))
+        self.writer.start()
+        self.sender.start()
+        self._ticker = asyncio.create_task(self._tick_forever(), name="tocsin-alerting-tick")
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK)
+            try:
+                self.engine.tick()
+            except Exception:  # a bug here must not stop repeats and escalations for good
+                log.exception("alerting tick failed")
+
+    def reconfigure(self, loaded: LoadedConfig, checks: Iterable[Any]) -> None:
+        """Adopt a reloaded config: rules, policies and channels; alert states are kept."""
+        self.signer = ack_signer(loaded.config)
+        self.engine.configure(engine_settings(loaded.config, self.signer, self.clock), checks)
+        old = self.sender.channels
+        self.sender.channels = build_channels(loaded.config.channels)
+        for channel in old.values():
+            asyncio.get_running_loop().create_task(channel.close())
+
+    async def stop(self) -> None:
+        """Save every pending state change and send what is due before returning."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+        await self.writer.close()
+        try:
+            await asyncio.wait_for(self.sender.deliver_due(), 10)
+        except TimeoutError:
+            log.warning("alerting: notifications still pending at stop; they go out at restart")
+        await self.sender.close()

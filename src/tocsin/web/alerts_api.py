@@ -1,0 +1,232 @@
+"""Alerts, incidents, silences, deliveries and acknowledgement — JSON API and ack links.
+
+Writes (ack, unack, silences) need ``Authorization: Bearer $TOCSIN_API_TOKEN``
+when that variable is set; without it they are accepted from loopback clients
+only. Ack links in notifications carry their own HMAC signature instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+import uuid
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from tocsin.alerting.model import (
+    Alert,
+    AlertState,
+    Delivery,
+    DeliveryStatus,
+    Incident,
+    Silence,
+)
+from tocsin.alerting.silences import parse_matcher
+from tocsin.config.durations import parse_duration
+
+if TYPE_CHECKING:
+    from tocsin.runtime import Runtime
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    return {
+        "fingerprint": alert.fingerprint, "check": alert.check, "service": alert.service,
+        "rule": alert.rule, "severity": alert.severity.value, "state": alert.state.value,
+        "summary": alert.summary, "message": alert.message, "value": alert.value,
+        "active_at": alert.active_at, "fired_at": alert.fired_at, "acked_at": alert.acked_at,
+        "acked_by": alert.acked_by, "resolved_at": alert.resolved_at,
+        "incident_id": alert.incident_id, "notified": alert.notified,
+        "labels": alert.labels, "runbook": alert.runbook,
+        "flags": {"silenced": alert.silenced, "inhibited": alert.inhibited,
+                  "flapping": alert.flapping},
+    }
+
+
+def silence_json(silence: Silence, now: float) -> dict[str, Any]:
+    return {
+        "id": silence.id, "state": silence.state(now).value,
+        "matchers": [f"{m.name}{m.op.value}{m.value}" for m in silence.matchers],
+        "starts_at": silence.starts_at, "ends_at": silence.ends_at,
+        "created_by": silence.created_by, "comment": silence.comment,
+    }
+
+
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    note = delivery.notification
+    return {
+        "key": delivery.key, "channel": delivery.channel, "kind": note.kind.value,
+        "severity": note.severity.value, "subject": note.subject,
+        "status": delivery.status.value, "attempts": delivery.attempts,
+        "last_error": delivery.last_error, "created_at": note.created_at,
+        "sent_at": delivery.sent_at, "fallback_of": delivery.fallback_of,
+    }
+
+
+def incident_json(incident: Incident) -> dict[str, Any]:
+    return {"id": incident.id, "service": incident.service, "opened_at": incident.opened_at,
+            "closed_at": incident.closed_at, "severity": incident.severity.value}
+
+
+class SilenceIn(BaseModel):
+    """A new silence: ``matchers`` like ``service=backend``; ``duration`` or ``ends_at``."""
+
+    matchers: list[str] = Field(min_length=1)
+    duration: str | None = None
+    starts_at: float | None = None
+    ends_at: float | None = None
+    created_by: str = Field(min_length=1, max_length=200)
+    comment: str = Field(default="", max_length=2000)
+
+
+class AckIn(BaseModel):
+    by: str = Field(default="api", min_length=1, max_length=200)
+
+
+def require_write(request: Request) -> None:
+    """Bearer token when configured; else loopback clients only."""
+    token = os.environ.get("TOCSIN_API_TOKEN")
+    if token:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise HTTPException(401, "a valid API token is required")
+        return
+    if request.client is None or request.client.host not in LOOPBACK:
+        raise HTTPException(403, "set TOCSIN_API_TOKEN to allow writes from other hosts")
+
+
+def alerts_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter()
+
+    def engine() -> Any:
+        if runtime.engine is None:
+            raise HTTPException(503, "alerting is starting")
+        return runtime.engine
+
+    @router.get("/api/v1/alerts")
+    async def list_alerts(state: AlertState | None = None, service: str | None = None,
+                          limit: int = Query(100, ge=1, le=1000),
+                          offset: int = Query(0, ge=0)) -> dict[str, Any]:
+        """Alerts by state and service, newest change first (resolved ones included)."""
+        store = runtime.require_store()
+        alerts, total = await asyncio.to_thread(store.list_alerts, state, service, limit, offset)
+        return {"total": total, "limit": limit, "offset": offset,
+                "items": [alert_json(a) for a in alerts]}
+
+    @router.post("/api/v1/alerts/{fingerprint:path}/ack", dependencies=[Depends(require_write)])
+    async def ack(fingerprint: str, body: AckIn | None = None) -> dict[str, Any]:
+        """Acknowledge a firing alert: its repeats and escalation stop."""
+        alert = engine().acknowledge(fingerprint, (body or AckIn()).by)
+        if alert is None:
+            raise HTTPException(404, f"no alert {fingerprint!r}")
+        return alert_json(alert)
+
+    @router.post("/api/v1/alerts/{fingerprint:path}/unack",
+                 dependencies=[Depends(require_write)])
+    async def unack(fingerprint: str, body: AckIn | None = None) -> dict[str, Any]:
+        """Return an acknowledged alert to firing."""
+        alert = engine().unacknowledge(fingerprint, (body or AckIn()).by)
+        if alert is None:
+            raise HTTPException(404, f"no alert {fingerprint!r}")
+        return alert_json(alert)
+
+    @router.get("/api/v1/incidents")
+    async def list_incidents(open_only: bool = Query(True, alias="open")) -> dict[str, Any]:
+        store = runtime.require_store()
+        incidents = await asyncio.to_thread(store.load_incidents, open_only)
+        return {"total": len(incidents), "items": [incident_json(i) for i in incidents]}
+
+    @router.get("/api/v1/deliveries")
+    async def list_deliveries(status: DeliveryStatus | None = None, channel: str | None = None,
+                              limit: int = Query(100, ge=1, le=1000),
+                              offset: int = Query(0, ge=0)) -> dict[str, Any]:
+        """The outbox: every notification, its channel, attempts and last error."""
+        store = runtime.require_store()
+        rows, total = await asyncio.to_thread(store.list_deliveries, status, channel, limit,
+                                              offset)
+        return {"total": total, "limit": limit, "offset": offset,
+                "items": [delivery_json(d) for d in rows]}
+
+    @router.get("/api/v1/silences")
+    async def list_silences(expired: bool = False) -> dict[str, Any]:
+        store = runtime.require_store()
+        now = runtime.clock.now()
+        silences = await asyncio.to_thread(store.list_silences, None if expired else now)
+        return {"total": len(silences), "items": [silence_json(s, now) for s in silences]}
+
+    @router.post("/api/v1/silences", status_code=201, dependencies=[Depends(require_write)])
+    async def add_silence(body: SilenceIn) -> dict[str, Any]:
+        """Create a silence; alerts matching every matcher are recorded, not notified."""
+        now = runtime.clock.now()
+        try:
+            matchers = tuple(parse_matcher(text) for text in body.matchers)
+            starts = body.starts_at if body.starts_at is not None else now
+            if body.ends_at is not None:
+                ends = body.ends_at
+            elif body.duration is not None:
+                ends = starts + parse_duration(body.duration)
+            else:
+                raise ValueError("give a duration (e.g. 2h) or ends_at")
+        except ValueError as error:
+            raise HTTPException(422, str(error)) from None
+        if ends <= starts:
+            raise HTTPException(422, "a silence must end after it starts")
+        silence = Silence(id=f"sil-{uuid.uuid4().hex[:12]}", matchers=matchers,
+                          starts_at=starts, ends_at=ends, created_by=body.created_by,
+                          comment=body.comment, created_at=now)
+        await asyncio.to_thread(runtime.require_store().add_silence, silence)
+        engine().add_silence(silence)
+        return silence_json(silence, now)
+
+    @router.delete("/api/v1/silences/{silence_id}", dependencies=[Depends(require_write)])
+    async def expire_silence(silence_id: str) -> dict[str, Any]:
+        """Expire a silence now (a silence is never deleted: its record stays)."""
+        now = runtime.clock.now()
+        found = await asyncio.to_thread(runtime.require_store().expire_silence, silence_id, now)
+        if not found:
+            raise HTTPException(404, f"no silence {silence_id!r}")
+        engine().expire_silence(silence_id)
+        silence = await asyncio.to_thread(runtime.require_store().get_silence, silence_id)
+        assert silence is not None
+        return silence_json(silence, now)
+
+    @router.get("/ack/{fingerprint:path}", response_class=HTMLResponse)
+    async def ack_page(fingerprint: str, exp: int, sig: str) -> HTMLResponse:
+        """The page an ack link opens: a button, so that link scanners do not ack."""
+        _verify_link(runtime, fingerprint, exp, sig)
+        return HTMLResponse(_page(
+            f"Acknowledge {escape(fingerprint)}?",
+            f'<form method="post"><input type="hidden" name="exp" value="{exp}">'
+            f'<input type="hidden" name="sig" value="{escape(sig)}">'
+            f'<label>Your name <input name="by" required maxlength="200"></label> '
+            f'<button type="submit">Acknowledge</button></form>'))
+
+    @router.post("/ack/{fingerprint:path}", response_class=HTMLResponse)
+    async def ack_by_link(fingerprint: str, exp: int = Form(), sig: str = Form(),
+                          by: str = Form(min_length=1, max_length=200)) -> HTMLResponse:
+        _verify_link(runtime, fingerprint, exp, sig)
+        alert = engine().acknowledge(fingerprint, by)
+        if alert is None:
+            raise HTTPException(404, "this alert no longer exists")
+        state = escape(alert.state.value)
+        return HTMLResponse(_page(f"{escape(fingerprint)} is {state}",
+                                  f"<p>Acknowledged by {escape(by)}.</p>"))
+
+    return router
+
+
+def _verify_link(runtime: Runtime, fingerprint: str, exp: int, sig: str) -> None:
+    signer = runtime.ack_signer
+    if signer is None or not signer.verify(fingerprint, exp, sig, runtime.clock.now()):
+        raise HTTPException(403, "this ack link is invalid or has expired")
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+            f"<body><h1>{title}</h1>{body}</body></html>")
