@@ -8,7 +8,9 @@ only. Ack links in notifications carry their own HMAC signature instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
+import ipaddress
 import os
 import uuid
 from html import escape
@@ -25,14 +27,15 @@ from tocsin.alerting.model import (
     DeliveryStatus,
     Incident,
     Silence,
+    SilenceState,
 )
-from tocsin.alerting.silences import parse_matcher
+from tocsin.alerting.silences import matches, parse_matcher
 from tocsin.config.durations import parse_duration
 
 if TYPE_CHECKING:
     from tocsin.runtime import Runtime
 
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+SAVE_WAIT = 5.0  # seconds an ack waits to be in the store before the API answers anyway
 
 
 def alert_json(alert: Alert) -> dict[str, Any]:
@@ -79,8 +82,8 @@ class SilenceIn(BaseModel):
 
     matchers: list[str] = Field(min_length=1)
     duration: str | None = None
-    starts_at: float | None = None
-    ends_at: float | None = None
+    starts_at: float | None = Field(default=None, allow_inf_nan=False)
+    ends_at: float | None = Field(default=None, allow_inf_nan=False)
     created_by: str = Field(min_length=1, max_length=200)
     comment: str = Field(default="", max_length=2000)
 
@@ -93,12 +96,26 @@ def require_write(request: Request) -> None:
     """Bearer token when configured; else loopback clients only."""
     token = os.environ.get("TOCSIN_API_TOKEN")
     if token:
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            raise HTTPException(401, "a valid API token is required")
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or \
+                not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise HTTPException(401, "a valid API token is required "
+                                "(Authorization: Bearer $TOCSIN_API_TOKEN)",
+                                headers={"WWW-Authenticate": "Bearer"})
         return
-    if request.client is None or request.client.host not in LOOPBACK:
+    if request.client is None or not _is_loopback(request.client.host):
         raise HTTPException(403, "set TOCSIN_API_TOKEN to allow writes from other hosts")
+
+
+def _is_loopback(host: str) -> bool:
+    """127.0.0.0/8 and ::1, also as an IPv4-mapped address (a dual-stack ``::`` bind)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 def alerts_router(runtime: Runtime) -> APIRouter:
@@ -125,6 +142,7 @@ def alerts_router(runtime: Runtime) -> APIRouter:
         alert = engine().acknowledge(fingerprint, (body or AckIn()).by)
         if alert is None:
             raise HTTPException(404, f"no alert {fingerprint!r}")
+        await _saved(runtime)
         return alert_json(alert)
 
     @router.post("/api/v1/alerts/{fingerprint:path}/unack",
@@ -134,6 +152,7 @@ def alerts_router(runtime: Runtime) -> APIRouter:
         alert = engine().unacknowledge(fingerprint, (body or AckIn()).by)
         if alert is None:
             raise HTTPException(404, f"no alert {fingerprint!r}")
+        await _saved(runtime)
         return alert_json(alert)
 
     @router.get("/api/v1/incidents")
@@ -158,6 +177,8 @@ def alerts_router(runtime: Runtime) -> APIRouter:
         store = runtime.require_store()
         now = runtime.clock.now()
         silences = await asyncio.to_thread(store.list_silences, None if expired else now)
+        if not expired:  # the store keeps one that ended exactly now
+            silences = [s for s in silences if s.state(now) is not SilenceState.EXPIRED]
         return {"total": len(silences), "items": [silence_json(s, now) for s in silences]}
 
     @router.post("/api/v1/silences", status_code=201, dependencies=[Depends(require_write)])
@@ -175,8 +196,15 @@ def alerts_router(runtime: Runtime) -> APIRouter:
                 raise ValueError("give a duration (e.g. 2h) or ends_at")
         except ValueError as error:
             raise HTTPException(422, str(error)) from None
-        if ends <= starts:
+        if ends <= starts and (body.starts_at is not None or body.duration is not None):
             raise HTTPException(422, "a silence must end after it starts")
+        if ends <= now:
+            raise HTTPException(422, "a silence must end in the future")
+        if matches(matchers, {}):
+            # Alertmanager's rule: a silence whose every matcher matches the empty
+            # string (``service=``, ``severity!=P1``, ``check=~.*``) mutes nearly everything.
+            raise HTTPException(422, "at least one matcher must not match an empty or "
+                                "missing label, e.g. service=backend")
         silence = Silence(id=f"sil-{uuid.uuid4().hex[:12]}", matchers=matchers,
                           starts_at=starts, ends_at=ends, created_by=body.created_by,
                           comment=body.comment, created_at=now)
@@ -214,11 +242,26 @@ def alerts_router(runtime: Runtime) -> APIRouter:
         alert = engine().acknowledge(fingerprint, by)
         if alert is None:
             raise HTTPException(404, "this alert no longer exists")
+        await _saved(runtime)
         state = escape(alert.state.value)
-        return HTMLResponse(_page(f"{escape(fingerprint)} is {state}",
-                                  f"<p>Acknowledged by {escape(by)}.</p>"))
+        if alert.state is AlertState.ACKNOWLEDGED:
+            # Say who really acknowledged it: someone may have been quicker.
+            note = f"Acknowledged by {escape(alert.acked_by or by)}."
+        else:
+            note = "It is not firing: there was nothing to acknowledge."
+        return HTMLResponse(_page(f"{escape(fingerprint)} is {state}", f"<p>{note}</p>"))
 
     return router
+
+
+async def _saved(runtime: Runtime) -> None:
+    """Wait until the engine's change is in the store, so that a list read next shows it.
+
+    Bounded: while the store is down the change waits in memory and the API still answers.
+    """
+    if runtime.alerting is not None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(runtime.alerting.writer.flush(), SAVE_WAIT)
 
 
 def _verify_link(runtime: Runtime, fingerprint: str, exp: int, sig: str) -> None:
