@@ -141,11 +141,19 @@ class Runtime:
             [self.writer.submit, self.latest.record],
             concurrency=settings.concurrency, jitter=settings.jitter,
         )
-        self.alerting = Alerting(loaded, self.store, self.clock, recheck=self.scheduler.run_soon)
+        self.alerting = Alerting(loaded, self.store, self.clock, recheck=self.scheduler.run_soon,
+                                 base_url=self._base_url(loaded))
         self.scheduler.add_sink(self.alerting.engine.observe)
         await self.alerting.start()
         self.scheduler.set_probes(build_probes(loaded.checks, self.context))
         self.scheduler.start()
+
+    def _base_url(self, loaded: LoadedConfig) -> str:
+        """What notifications link to: the configured URL, else where the web server listens."""
+        if loaded.config.alerting.base_url is None and self.web_address is not None:
+            host, port = self.web_address
+            return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+        return loaded.config.base_url
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()

@@ -323,3 +323,16 @@ def test_a_more_severe_alert_joining_an_incident_pages_at_once(h: Harness) -> No
     _down_and_confirm(h, "api")  # P1 joins: pages now, not in an update
     assert h.sent() == [("firing", "email"), ("firing", "chat")]
     assert h.deliveries()[0].notification.severity.value == "P1"
+
+
+def test_a_new_silence_flags_alerts_already_firing_and_stops_their_repeats(h: Harness) -> None:
+    _down_and_confirm(h)
+    h.take()
+    now = h.clock.now()
+    h.engine.add_silence(Silence(
+        id="s2", matchers=(Matcher("alertname", MatchOp.EQUAL, "down"),), starts_at=now,
+        ends_at=now + 3600, created_by="bob", comment="", created_at=now))
+    assert h.engine.alerts["api:down"].silenced
+    assert [a.fingerprint for a in h.batches[-1].alerts] == ["api:down"]
+    h.tick_for(30 * 60, step=60)
+    assert h.sent() == []

@@ -419,7 +419,17 @@ class AlertEngine:
         return self.alerts[fingerprint]
 
     def add_silence(self, silence: Silence) -> None:
+        """Mute matching alerts from now on; open ones show the flag at once."""
         self.silences[silence.id] = silence
+        now = self.clock.now()
+        batch = AlertingBatch()
+        for alert in self.alerts.values():
+            if alert.state.is_open and not alert.silenced:
+                self._suppressed(alert, now)
+                if alert.silenced:
+                    batch.alerts.append(alert)
+        if batch:
+            self.persist(batch)
 
     def expire_silence(self, silence_id: str) -> None:
         silence = self.silences.get(silence_id)

@@ -46,18 +46,18 @@ def build_channels(configs: Mapping[str, ChannelConfig]) -> dict[str, Channel[An
     return channels
 
 
-def ack_signer(config: TocsinConfig) -> AckSigner | None:
+def ack_signer(config: TocsinConfig, base_url: str) -> AckSigner | None:
     secret = config.alerting.ack_secret
-    return AckSigner(secret, config.base_url) if secret else None
+    return AckSigner(secret, base_url) if secret else None
 
 
-def engine_settings(config: TocsinConfig, signer: AckSigner | None,
-                    clock: Clock) -> EngineSettings:
+def engine_settings(config: TocsinConfig, signer: AckSigner | None, clock: Clock,
+                    base_url: str) -> EngineSettings:
     link = (lambda fingerprint: signer.link(fingerprint, clock.now())) if signer else None
     return EngineSettings(
         policies=config.policies, channels=tuple(config.channels),
         inhibit=tuple(config.inhibit), maintenance=tuple(config.maintenance),
-        base_url=config.base_url, ack_link=link,
+        base_url=base_url, ack_link=link,
     )
 
 
@@ -65,14 +65,17 @@ class Alerting:
     """The running alerting stage of one process."""
 
     def __init__(self, loaded: LoadedConfig, store: Store, clock: Clock,
-                 recheck: Recheck | None = None) -> None:
+                 recheck: Recheck | None = None, base_url: str | None = None) -> None:
+        """``base_url`` is what notifications link to (default: from the config)."""
         self.store = store
         self.clock = clock
-        self.signer = ack_signer(loaded.config)
+        self.base_url = base_url or loaded.config.base_url
+        self.signer = ack_signer(loaded.config, self.base_url)
         self.sender = OutboxSender(store, build_channels(loaded.config.channels), clock)
         self.writer = AlertingWriter(store, on_saved=self.sender.wake)
-        self.engine = AlertEngine(engine_settings(loaded.config, self.signer, clock), clock,
-                                  self.writer.submit, recheck)
+        self.engine = AlertEngine(
+            engine_settings(loaded.config, self.signer, clock, self.base_url), clock,
+            self.writer.submit, recheck)
         self.engine.configure(self.engine.settings, loaded.checks)
         self._ticker: asyncio.Task[None] | None = None
 
@@ -100,8 +103,9 @@ class Alerting:
 
     def reconfigure(self, loaded: LoadedConfig, checks: Iterable[Any]) -> None:
         """Adopt a reloaded config: rules, policies and channels; alert states are kept."""
-        self.signer = ack_signer(loaded.config)
-        self.engine.configure(engine_settings(loaded.config, self.signer, self.clock), checks)
+        self.signer = ack_signer(loaded.config, self.base_url)
+        self.engine.configure(
+            engine_settings(loaded.config, self.signer, self.clock, self.base_url), checks)
         old = self.sender.channels
         self.sender.channels = build_channels(loaded.config.channels)
         for channel in old.values():
