@@ -27,6 +27,8 @@ from typing import Any
 import aiohttp
 import uvloop
 
+from tocsin.alerting.clock import SystemClock
+from tocsin.alerting.pipeline import Alerting
 from tocsin.config import load_config_text
 from tocsin.probes import CheckResult, ProbeContext
 from tocsin.runtime import build_probes
@@ -106,7 +108,10 @@ async def bare_get_floor(url: str, rate: float, seconds: float) -> float:
         return (cpu_seconds() - before) * 1000 / requests
 
 
-def make_config(port: int, checks: int, interval: float, db: Path) -> str:
+RULES = ', alerts: [{when: down, severity: P1}, {when: "response_time > 1000ms", severity: P2}]'
+
+
+def make_config(port: int, checks: int, interval: float, db: Path, alerts: bool) -> str:
     lines = [
         f"storage: sqlite:///{db}",
         "web: {enabled: false}",
@@ -118,16 +123,17 @@ def make_config(port: int, checks: int, interval: float, db: Path) -> str:
         "    checks:",
     ]
     lines += [
-        f"      - {{type: http, name: c{i}, path: /health/{i}, expect: {{status: 200}}}}"
+        f"      - {{type: http, name: c{i}, path: /health/{i}, expect: {{status: 200}}"
+        f"{RULES if alerts else ''}}}"
         for i in range(checks)
     ]
     return "\n".join(lines) + "\n"
 
 
 async def run_pipeline(port: int, checks: int, interval: float, duration: float,
-                       db: Path) -> dict[str, Any]:
+                       db: Path, alerts: bool = False) -> dict[str, Any]:
     started = time.perf_counter()
-    loaded = load_config_text(make_config(port, checks, interval, db), "<bench>")
+    loaded = load_config_text(make_config(port, checks, interval, db, alerts), "<bench>")
     config_s = time.perf_counter() - started
 
     store = open_store(loaded.config.storage)
@@ -143,6 +149,10 @@ async def run_pipeline(port: int, checks: int, interval: float, duration: float,
 
     scheduler = Scheduler([writer.submit, count_failures],
                           concurrency=loaded.config.scheduler.concurrency)
+    alerting = Alerting(loaded, store, SystemClock(), recheck=scheduler.run_soon)
+    if alerts:  # the alert engine evaluates two rules on every result
+        await alerting.start()
+        scheduler.add_sink(alerting.engine.observe)
     scheduler.set_probes(build_probes(loaded.checks, context))
 
     cpu_before, wall_before = cpu_seconds(), time.perf_counter()
@@ -153,6 +163,8 @@ async def run_pipeline(port: int, checks: int, interval: float, duration: float,
     cpu = cpu_seconds() - cpu_before
     wall = time.perf_counter() - wall_before
     await writer.close()
+    if alerts:
+        await alerting.stop()
     await context.close()
     store.close()
 
@@ -175,6 +187,8 @@ def main() -> None:
     parser.add_argument("--checks", type=int, default=1000)
     parser.add_argument("--interval", type=float, default=10.0, help="seconds")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds")
+    parser.add_argument("--alerts", action="store_true",
+                        help="give every check two alert rules (down, response time)")
     args = parser.parse_args()
 
     target, port = start_target()
@@ -184,12 +198,12 @@ def main() -> None:
                                           max(3.0, 3000 / rate)))
         with tempfile.TemporaryDirectory() as tmp:
             figures = uvloop.run(run_pipeline(port, args.checks, args.interval, args.duration,
-                                              Path(tmp) / "bench.db"))
+                                              Path(tmp) / "bench.db", args.alerts))
     finally:
         target.terminate()
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"checks={args.checks} interval={args.interval:g}s duration={args.duration:g}s "
-          f"cpus={os.cpu_count()}")
+          f"alert rules={'2 per check' if args.alerts else 'none'} cpus={os.cpu_count()}")
     print(f"config load:        {figures['config_s'] * 1000:.0f} ms")
     print(f"checks/s achieved:  {figures['checks_per_s']:.1f} "
           f"(expected {figures['expected_per_s']:.1f})")
