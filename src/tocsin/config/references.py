@@ -15,7 +15,7 @@ from typing import Any
 
 from tocsin.alerting.conditions import parse_condition
 from tocsin.config.issues import ConfigIssue, KeyPath, format_key_path, line_of
-from tocsin.config.resolve import check_name
+from tocsin.config.resolve import check_name, raw_checks
 
 _SEVERITIES = ("P1", "P2", "P3", "P4")
 _CHANNEL_LISTS = ("channels", "escalation")
@@ -99,33 +99,26 @@ def _channel_hint(name: str, known: Sequence[str]) -> str:
 
 def _duplicate_fingerprints(data: Mapping[str, Any], issue: Any,
                             lines: Mapping[KeyPath, int]) -> None:
-    services = data.get("services")
-    if not isinstance(services, Mapping):
-        return
-    for service, body in services.items():
-        checks = body.get("checks") if isinstance(body, Mapping) else None
-        if not isinstance(checks, list):
+    for service, check_path, check in raw_checks(data):
+        if not isinstance(check.get("alerts"), list):
             continue
-        for index, check in enumerate(checks):
-            if not isinstance(check, Mapping) or not isinstance(check.get("alerts"), list):
-                continue
-            name = check_name(str(service), check)
-            seen: dict[str, KeyPath] = {}
-            for position, rule in enumerate(check["alerts"]):
-                path: KeyPath = ("services", service, "checks", index, "alerts", position)
-                metric = _metric(rule)
-                if metric is None:
-                    continue  # the schema reports what is wrong with it
-                labels = rule.get("labels")
-                if isinstance(labels, Mapping) and labels:
-                    metric += "{" + ",".join(f"{k}={labels[k]}" for k in sorted(labels)) + "}"
-                fingerprint = f"{name}:{metric}"
-                if fingerprint in seen:
-                    earlier = line_of(seen[fingerprint], lines)
-                    issue(path, f"a second alert with fingerprint {fingerprint!r} (also on line "
-                                f"{earlier}): give one of them a distinct `name:`")
-                else:
-                    seen[fingerprint] = path
+        name = check_name(service, check)
+        seen: dict[str, KeyPath] = {}
+        for position, rule in enumerate(check["alerts"]):
+            path: KeyPath = (*check_path, "alerts", position)
+            metric = _metric(rule)
+            if metric is None:
+                continue  # the schema reports what is wrong with it
+            labels = rule.get("labels")
+            if isinstance(labels, Mapping) and labels:
+                metric += "{" + ",".join(f"{k}={labels[k]}" for k in sorted(labels)) + "}"
+            fingerprint = f"{name}:{metric}"
+            if fingerprint in seen:
+                earlier = line_of(seen[fingerprint], lines)
+                issue(path, f"a second alert with fingerprint {fingerprint!r} (also on line "
+                            f"{earlier}): give one of them a distinct `name:`")
+            else:
+                seen[fingerprint] = path
 
 
 def _metric(rule: Any) -> str | None:

@@ -35,7 +35,7 @@ def rule_issues(data: Any, file: str, lines: Mapping[KeyPath, int]) -> list[Conf
         issues.append(ConfigIssue(file, format_key_path(path), line_of(path, lines), message))
 
     first_use: dict[str, KeyPath] = {}
-    for service, path, check in _raw_checks(data):
+    for service, path, check in raw_checks(data):
         for key, rule in _TIMING_RULES.items():
             if key not in check:
                 continue
@@ -81,7 +81,8 @@ def resolve_checks(config: TocsinConfig) -> tuple[tuple[CheckSpec[Any], ...], tu
     return tuple(specs), tuple(skipped)
 
 
-def _raw_checks(data: Any) -> Iterator[tuple[str, KeyPath, Mapping[str, Any]]]:
+def raw_checks(data: Any) -> Iterator[tuple[str, KeyPath, Mapping[str, Any]]]:
+    """(service, key path, check) for every check mapping in unvalidated config data."""
     services = data.get("services") if isinstance(data, Mapping) else None
     if not isinstance(services, Mapping):
         return
