@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from tocsin.alerting.model import (
     Matcher,
     MatchOp,
     NotificationKind,
+    Severity,
     Silence,
 )
 from tocsin.config import LoadedConfig, load_config_text
@@ -336,3 +338,31 @@ def test_a_new_silence_flags_alerts_already_firing_and_stops_their_repeats(h: Ha
     assert [a.fingerprint for a in h.batches[-1].alerts] == ["api:down"]
     h.tick_for(30 * 60, step=60)
     assert h.sent() == []
+
+
+def test_acknowledgement_is_told_to_channels_that_track_it(h: Harness) -> None:
+    h.engine.settings = replace(h.settings(), ack_channels=("chat",))
+    _down_and_confirm(h)
+    h.take()
+    h.engine.acknowledge("api:down", "alice")
+    assert h.sent() == [("acknowledged", "chat")]
+
+
+def test_a_condition_reported_by_tocsin_fires_and_resolves_avoiding_a_channel(
+        h: Harness) -> None:
+    report = h.engine.report_condition
+    report("tocsin:channel:chat:failing", True, severity=Severity.P2, service="tocsin",
+           check="channel:chat", summary="channel chat is failing", avoid_channels=["chat"])
+    assert h.sent() == [("firing", "email")]
+    h.take()
+    report("tocsin:channel:chat:failing", False, severity=Severity.P2, service="tocsin",
+           check="channel:chat", summary="channel chat is failing", avoid_channels=["chat"])
+    assert h.sent() == [("resolved", "email")]
+
+
+def test_a_drill_goes_to_the_policy_channels_or_one_channel(h: Harness) -> None:
+    deliveries = h.engine.drill(Severity.P1)
+    assert [(d.notification.kind.value, d.channel) for d in deliveries] == [
+        ("test", "email"), ("test", "chat")]
+    assert "DRILL" in deliveries[0].notification.alerts[0].summary
+    assert [d.channel for d in h.engine.drill(Severity.P4, "pager")] == ["pager"]

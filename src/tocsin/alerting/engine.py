@@ -98,6 +98,7 @@ class EngineSettings:
     maintenance: tuple[MaintenanceWindow, ...] = ()
     base_url: str | None = None
     ack_link: Callable[[str], str] | None = None  # fingerprint → signed ack URL
+    ack_channels: tuple[str, ...] = ()  # channels told of acknowledgements (PagerDuty)
 
 
 Persist = Callable[[AlertingBatch], None]
@@ -402,10 +403,19 @@ class AlertEngine:
         alert = self.alerts.get(fingerprint)
         if alert is None:
             return None
-        acked, event = lifecycle.acknowledge(alert, by, self.clock.now())
+        now = self.clock.now()
+        acked, event = lifecycle.acknowledge(alert, by, now)
         if event is not None:
             self.alerts[fingerprint] = acked
-            self.persist(AlertingBatch(alerts=[acked], events=[event]))
+            batch = AlertingBatch(alerts=[acked], events=[event])
+            policy = self.settings.policies.for_severity(acked.severity)
+            told = [*policy.targets(self.settings.channels), *policy.escalation]
+            targets = [c for c in self.settings.ack_channels if c in told]
+            if acked.notified and targets:
+                self._send(NotificationKind.ACKNOWLEDGED, [acked],
+                           self.incidents.get(self._group_key(acked)), now, batch,
+                           channels=targets)
+            self.persist(batch)
         return acked
 
     def unacknowledge(self, fingerprint: str, by: str) -> Alert | None:
@@ -437,6 +447,55 @@ class AlertEngine:
             now = self.clock.now()
             silence.ends_at = min(silence.ends_at, now)
             silence.starts_at = min(silence.starts_at, now)
+
+    def report_condition(self, fingerprint: str, held: bool, *, severity: Severity,
+                         service: str, check: str, summary: str, message: str = "",
+                         avoid_channels: Sequence[str] = ()) -> None:
+        """An alert raised by Tocsin itself (a failing channel, later a burning SLO).
+
+        It fires on the first report that holds and resolves on the first that
+        does not, through the same routing as any other alert.
+        """
+        now = self.clock.now()
+        alert = self.alerts.get(fingerprint) or Alert(
+            fingerprint=fingerprint, check=check, service=service, rule=summary,
+            severity=severity, labels={"source": "tocsin"})
+        alert.avoid_channels = list(avoid_channels)
+        step = lifecycle.step(alert, held, now, confirm=0, for_s=None, recover=1,
+                              message=message)
+        alert = step.alert
+        alert.summary = summary
+        self.alerts[fingerprint] = alert
+        if step.event is None:
+            return
+        batch = AlertingBatch(alerts=[alert], events=[step.event])
+        self._service_first.pop(service, None)
+        if step.event.to_state is AlertState.FIRING:
+            self._route_firing(alert, now, batch)
+        elif step.event.to_state is AlertState.RESOLVED:
+            self._route_resolved(alert, now, batch)
+        self.persist(batch)
+
+    def drill(self, severity: Severity, channel: str | None = None) -> list[Delivery]:
+        """A clearly marked synthetic alert to the severity's channels (or one channel).
+
+        It goes through the policy's routing and the outbox like a real one;
+        silences and digests do not hold it back: a drill tests delivery.
+        """
+        now = self.clock.now()
+        snapshot = AlertSnapshot(
+            fingerprint="tocsin:drill", check="tocsin:drill", service="tocsin",
+            severity=severity, state=AlertState.FIRING, rule="drill",
+            summary=f"DRILL — a test {severity.value} alert from Tocsin; no action needed",
+            message="This is a synthetic alert sent by `tocsin drill`.", since=now,
+            dashboard_url=f"{self.settings.base_url}/" if self.settings.base_url else None)
+        batch = AlertingBatch()
+        policy = self.settings.policies.for_severity(severity)
+        targets = [channel] if channel else policy.targets(self.settings.channels)
+        self._send(NotificationKind.TEST, [], None, now, batch, channels=targets,
+                   snapshots=[snapshot], severity=severity)
+        self.persist(batch)
+        return batch.deliveries
 
     # -- notifications ---------------------------------------------------------------------------
 
@@ -471,6 +530,9 @@ class AlertEngine:
             policy.targets(self.settings.channels)
         if escalated:
             targets += [c for c in policy.escalation if c not in targets]
+        avoid = {name for alert in alerts for name in alert.avoid_channels}
+        if avoid:
+            targets = [c for c in targets if c not in avoid]
         for alert in alerts:
             if kind in _PROBLEM_NOTICES:
                 alert.notified += 1

@@ -84,6 +84,7 @@ class Alert:
     silenced: bool = False
     inhibited: bool = False
     updated_at: float = 0.0
+    avoid_channels: list[str] = field(default_factory=list)  # e.g. a failing channel's own alert
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -99,7 +100,7 @@ class Alert:
         return cls(**data)
 
     def copy(self) -> Alert:
-        return replace(self, labels=dict(self.labels))
+        return replace(self, labels=dict(self.labels), avoid_channels=list(self.avoid_channels))
 
 
 class NotificationKind(enum.Enum):

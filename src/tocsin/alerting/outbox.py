@@ -21,7 +21,7 @@ import logging
 import random
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tocsin.alerting.clock import Clock
@@ -108,11 +108,35 @@ class AlertingWriter:
             await asyncio.gather(self._task, return_exceptions=True)
 
 
+FAILING_AFTER = 3  # deliveries failed for good in a row before a channel counts as failing
+
+
+@dataclass
+class ChannelHealth:
+    """How one channel has been doing since this process started."""
+
+    last_success_at: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    failed_in_a_row: int = 0  # deliveries that failed for good since the last success
+
+    @property
+    def failing(self) -> bool:
+        return self.failed_in_a_row >= FAILING_AFTER
+
+
+ChannelWatcher = Callable[[str, ChannelHealth], None]
+
+
 class OutboxSender:
-    """Delivers due outbox entries through their channels, with retries and fallbacks."""
+    """Delivers due outbox entries through their channels, with retries and fallbacks.
+
+    ``on_health`` is told when a channel starts failing (``FAILING_AFTER``
+    deliveries in a row failed for good) and when it delivers again.
+    """
 
     def __init__(self, store: Store, channels: Mapping[str, Channel[Any]], clock: Clock, *,
-                 concurrency: int = 10) -> None:
+                 concurrency: int = 10, on_health: ChannelWatcher | None = None) -> None:
         self.store = store
         self.channels = dict(channels)
         self.clock = clock
@@ -123,6 +147,8 @@ class OutboxSender:
         self.sent = 0
         self.failed = 0
         self.retried = 0
+        self.health: dict[str, ChannelHealth] = {}
+        self.on_health = on_health
 
     def wake(self) -> None:
         self._wake.set()
@@ -181,6 +207,12 @@ class OutboxSender:
         delivery.sent_at = self.clock.now()
         delivery.last_error = None
         self.sent += 1
+        health = self.health.setdefault(delivery.channel, ChannelHealth())
+        was_failing = health.failing
+        health.last_success_at = delivery.sent_at
+        health.failed_in_a_row = 0
+        if was_failing and self.on_health is not None:
+            self.on_health(delivery.channel, health)
         await asyncio.to_thread(self.store.update_delivery, delivery)
         log.info("sent %s to %s: %s", delivery.notification.kind.value, delivery.channel,
                  delivery.notification.subject)
@@ -188,6 +220,8 @@ class OutboxSender:
     async def _failed(self, delivery: Delivery, error: DeliveryError,
                       channel: Channel[Any] | None) -> None:
         delivery.last_error = str(error)
+        self.health.setdefault(delivery.channel, ChannelHealth()).last_error = str(error)
+        self.health[delivery.channel].last_error_at = self.clock.now()
         exhausted = delivery.attempts >= MAX_ATTEMPTS
         if not error.permanent and not exhausted:
             self.retried += 1
@@ -199,6 +233,11 @@ class OutboxSender:
             return
         self.failed += 1
         delivery.status = DeliveryStatus.FAILED
+        health = self.health.setdefault(delivery.channel, ChannelHealth())
+        health.last_error, health.last_error_at = str(error), self.clock.now()
+        health.failed_in_a_row += 1
+        if health.failed_in_a_row == FAILING_AFTER and self.on_health is not None:
+            self.on_health(delivery.channel, health)
         why = "permanently" if error.permanent else f"after {delivery.attempts} attempts"
         log.error("delivery to %s failed %s: %s", delivery.channel, why, error)
         fallback = channel.config.fallback if channel is not None else None

@@ -15,8 +15,8 @@ from typing import Any
 from tocsin.alerting.acks import AckSigner
 from tocsin.alerting.clock import Clock
 from tocsin.alerting.engine import AlertEngine, EngineSettings, Recheck
-from tocsin.alerting.model import AlertState
-from tocsin.alerting.outbox import AlertingWriter, OutboxSender
+from tocsin.alerting.model import AlertState, Severity
+from tocsin.alerting.outbox import AlertingWriter, ChannelHealth, OutboxSender
 from tocsin.channels import Channel, ChannelConfig, build_channel
 from tocsin.config import LoadedConfig, TocsinConfig
 from tocsin.store import Store
@@ -52,12 +52,14 @@ def ack_signer(config: TocsinConfig, base_url: str) -> AckSigner | None:
 
 
 def engine_settings(config: TocsinConfig, signer: AckSigner | None, clock: Clock,
-                    base_url: str) -> EngineSettings:
+                    base_url: str, channels: Mapping[str, Channel[Any]]) -> EngineSettings:
     link = (lambda fingerprint: signer.link(fingerprint, clock.now())) if signer else None
     return EngineSettings(
         policies=config.policies, channels=tuple(config.channels),
         inhibit=tuple(config.inhibit), maintenance=tuple(config.maintenance),
         base_url=base_url, ack_link=link,
+        ack_channels=tuple(name for name, channel in channels.items()
+                           if channel.receives_acknowledgements),
     )
 
 
@@ -71,13 +73,23 @@ class Alerting:
         self.clock = clock
         self.base_url = base_url or loaded.config.base_url
         self.signer = ack_signer(loaded.config, self.base_url)
-        self.sender = OutboxSender(store, build_channels(loaded.config.channels), clock)
+        self.sender = OutboxSender(store, build_channels(loaded.config.channels), clock,
+                                   on_health=self._channel_health_changed)
         self.writer = AlertingWriter(store, on_saved=self.sender.wake)
         self.engine = AlertEngine(
-            engine_settings(loaded.config, self.signer, clock, self.base_url), clock,
-            self.writer.submit, recheck)
+            engine_settings(loaded.config, self.signer, clock, self.base_url,
+                            self.sender.channels),
+            clock, self.writer.submit, recheck)
         self.engine.configure(self.engine.settings, loaded.checks)
         self._ticker: asyncio.Task[None] | None = None
+
+    def _channel_health_changed(self, name: str, health: ChannelHealth) -> None:
+        """A channel that keeps failing raises its own P2 alert, through the other channels."""
+        self.engine.report_condition(
+            f"tocsin:channel:{name}:failing", health.failing, severity=Severity.P2,
+            service="tocsin", check=f"channel:{name}",
+            summary=f"notification channel {name} is failing",
+            message=health.last_error or "", avoid_channels=[name])
 
     async def start(self) -> None:
         """Restore what a previous process left, then start writing, sending and ticking."""
@@ -104,10 +116,11 @@ class Alerting:
     def reconfigure(self, loaded: LoadedConfig, checks: Iterable[Any]) -> None:
         """Adopt a reloaded config: rules, policies and channels; alert states are kept."""
         self.signer = ack_signer(loaded.config, self.base_url)
-        self.engine.configure(
-            engine_settings(loaded.config, self.signer, self.clock, self.base_url), checks)
         old = self.sender.channels
         self.sender.channels = build_channels(loaded.config.channels)
+        self.engine.configure(
+            engine_settings(loaded.config, self.signer, self.clock, self.base_url,
+                            self.sender.channels), checks)
         for channel in old.values():
             asyncio.get_running_loop().create_task(channel.close())
 

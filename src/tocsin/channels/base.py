@@ -77,6 +77,8 @@ class Channel(ABC, Generic[C]):
 
     type: ClassVar[str]
     config_model: ClassVar[builtins.type[ChannelConfig]]
+    # Whether ACKNOWLEDGED notifications go to this channel (PagerDuty acks its incident).
+    receives_acknowledgements: ClassVar[bool] = False
 
     def __init__(self, name: str, config: C) -> None:
         self.name = name

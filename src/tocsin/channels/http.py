@@ -100,7 +100,7 @@ class HTTPChannel(Channel[C]):
             async with asyncio.timeout(self.config.timeout):
                 async with self.session.post(
                     url, json=json, data=data, headers=headers,
-                    ssl=True if verify_tls else False, allow_redirects=False,
+                    ssl=verify_tls, allow_redirects=False,
                 ) as response:
                     body = await response.content.read(RESPONSE_CAP)
                     status, answer_headers = response.status, response.headers

@@ -193,13 +193,11 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
     table = Table(*headers)
     for style, row in zip(styles, rows, strict=True):
         cells = [escape(cell) for cell in row]
-        table.add_row(cells[0], f"[{style}]{cells[1]}[/]", *cells[2:])
+        status = f"[{style}]{cells[1]}[/]" if style else cells[1]
+        table.add_row(cells[0], status, *cells[2:])
     console.print(table)
-
-
-# -- talking to a running server -------------------------------------------------------
-
 
 
 # Commands that talk to a running server register themselves on `main`.
 from tocsin.cli import remote as _remote  # noqa: E402,F401  isort: skip
+from tocsin.cli import drills as _drills  # noqa: E402,F401  isort: skip

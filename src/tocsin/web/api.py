@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from tocsin import __version__
 from tocsin.probes import CheckResult, CheckSpec, CheckStatus
 from tocsin.web.alerts_api import alerts_router
+from tocsin.web.channels_api import channels_router
 
 if TYPE_CHECKING:
     from tocsin.runtime import Runtime
@@ -84,4 +85,5 @@ def create_app(runtime: Runtime) -> FastAPI:
                 "items": rows[offset:offset + limit]}
 
     app.include_router(alerts_router(runtime))
+    app.include_router(channels_router(runtime))
     return app

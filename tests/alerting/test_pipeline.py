@@ -1,0 +1,60 @@
+"""The assembled alerting stage over a real SQLite store: channel health raises its own alert."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tocsin.alerting.model import DeliveryStatus, NotificationKind, Severity
+from tocsin.alerting.outbox import FAILING_AFTER
+from tocsin.alerting.pipeline import Alerting
+from tocsin.config import load_config_text
+from tocsin.store import Store, open_store
+from tocsin.testing import FakeClock, RecordingChannel
+
+CONFIG = """\
+channels:
+  broken: {type: recording, fail_times: 1000, permanent: true}
+  working: {type: recording}
+policies:
+  P3: {channels: [broken]}
+"""
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = open_store(f"sqlite:///{tmp_path / 'tocsin.db'}")
+    opened.migrate()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+async def alerting(store: Store) -> AsyncIterator[Alerting]:
+    RecordingChannel.reset()
+    stage = Alerting(load_config_text(CONFIG, "t.yaml", env={}), store, FakeClock())
+    await stage.start()
+    yield stage
+    await stage.stop()
+    RecordingChannel.reset()
+
+
+async def test_a_channel_that_keeps_failing_raises_a_p2_through_the_others(
+        alerting: Alerting, store: Store) -> None:
+    for _ in range(FAILING_AFTER):
+        alerting.engine.drill(Severity.P3)
+        await alerting.writer.flush()
+        await alerting.sender.deliver_due()
+    assert alerting.sender.health["broken"].failing
+    await alerting.writer.flush()
+    await alerting.sender.deliver_due()
+    alert = alerting.engine.alerts["tocsin:channel:broken:failing"]
+    assert alert.state.value == "firing" and alert.severity is Severity.P2
+    sent = RecordingChannel.sent["working"]
+    assert [n.kind for n in sent] == [NotificationKind.FIRING]
+    assert "broken" in sent[0].alerts[0].summary
+    failed, total = store.list_deliveries(DeliveryStatus.FAILED, "broken", 10, 0)
+    assert total == FAILING_AFTER
+    assert failed[0].last_error and "configured failure" in failed[0].last_error
