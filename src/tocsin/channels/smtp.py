@@ -29,44 +29,26 @@ import re
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
-from functools import cache
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Literal
 
 import aiosmtplib
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from pydantic import AfterValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from tocsin.alerting.model import Notification, Severity
+from tocsin.alerting.model import Notification
 from tocsin.channels.base import Channel, ChannelConfig, DeliveryError
-from tocsin.channels.registry import register
-from tocsin.channels.rendering import (
-    PROBLEM_KINDS,
-    alert_view,
-    format_time,
-    headline,
-    one_line,
-    severity_counts,
+from tocsin.channels.email_content import (
+    HIGH_PRIORITY_HEADERS,
+    Address,
+    check_address,
+    render_email,
 )
+from tocsin.channels.registry import register
+from tocsin.channels.rendering import one_line
+
+__all__ = ["Address", "SMTPChannel", "SMTPConfig", "build_message", "check_address",
+           "message_id"]
 
 log = logging.getLogger(__name__)
-
-_TEMPLATES = Path(__file__).parent / "templates"
-
-# Characters an address must not hold: whitespace and controls would let a
-# value start a new header; the rest delimit addresses inside one.
-_ADDRESS_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f<>,;:\"()\[\]\\]")
-
-
-def check_address(address: str) -> str:
-    """Refuse anything but a bare ``local@domain`` with no spaces, breaks or delimiters."""
-    local, at, domain = address.partition("@")
-    if not at or not local or not domain or "@" in domain or _ADDRESS_FORBIDDEN.search(address):
-        raise ValueError(f"invalid email address {address!r}: write it as name@example.com")
-    return address
-
-
-Address = Annotated[str, AfterValidator(check_address)]
 
 
 class SMTPConfig(ChannelConfig):
@@ -99,9 +81,7 @@ class SMTPConfig(ChannelConfig):
     @field_validator("subject_prefix")
     @classmethod
     def _prefix_is_one_line(cls, prefix: str) -> str:
-        if prefix != one_line(prefix, limit=len(prefix) + 1):
-            raise ValueError("subject_prefix must be one line without control characters")
-        return prefix
+        return check_subject_prefix(prefix)
 
     @model_validator(mode="after")
     def _consistent(self) -> SMTPConfig:
@@ -111,18 +91,6 @@ class SMTPConfig(ChannelConfig):
             raise ValueError("port 465 speaks implicit TLS: set security: tls "
                              "(or use port 587 for STARTTLS)")
         return self
-
-
-@cache
-def _templates() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(_TEMPLATES),
-        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
 
 
 _ID_SAFE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
@@ -142,21 +110,17 @@ def message_id(key: str) -> str:
     return f"<{slug}.{digest}@tocsin>"
 
 
-def build_message(notification: Notification, config: SMTPConfig) -> EmailMessage:
-    """The email for ``notification``: headers, a text part and an HTML alternative."""
-    views = [alert_view(alert, notification.created_at) for alert in notification.alerts]
-    subject_line = headline(notification)
-    context: dict[str, Any] = {
-        "notification": notification,
-        "headline": subject_line,
-        "alerts": views,
-        "counts_line": ", ".join(f"{key} {Severity(key).label}: {count}"
-                                 for key, count in severity_counts(notification).items()),
-        "sent_at": format_time(notification.created_at),
-    }
-    templates = _templates()
+def build_message(notification: Notification, config: SMTPConfig,
+                  channel: str | None = None) -> EmailMessage:
+    """The email for ``notification``: headers, a text part and an HTML alternative.
+
+    ``channel`` is the sending channel's name, for the footer (default: the
+    notification's channel).
+    """
+    content = render_email(notification, channel=channel or notification.channel,
+                           subject_prefix=config.subject_prefix)
     message = EmailMessage()
-    message["Subject"] = f"{config.subject_prefix} {subject_line}".strip()
+    message["Subject"] = content.subject
     message["From"] = config.from_
     message["To"] = ", ".join(config.to)
     if config.cc:
@@ -168,14 +132,11 @@ def build_message(notification: Notification, config: SMTPConfig) -> EmailMessag
     message["X-Tocsin-Severity"] = notification.severity.value
     if notification.incident_id:
         message["X-Tocsin-Incident"] = one_line(notification.incident_id)
-    urgent = notification.high_priority or notification.severity is Severity.P1
-    if urgent and notification.kind in PROBLEM_KINDS:
-        message["X-Priority"] = "1 (Highest)"
-        message["Importance"] = "high"
-        message["Priority"] = "urgent"
-    message.set_content(templates.get_template("email.txt.j2").render(context))
-    message.add_alternative(templates.get_template("email.html.j2").render(context),
-                            subtype="html")
+    if content.urgent:
+        for name, value in HIGH_PRIORITY_HEADERS.items():
+            message[name] = value
+    message.set_content(content.text)
+    message.add_alternative(content.html, subtype="html")
     return message
 
 
@@ -191,7 +152,7 @@ class SMTPChannel(Channel[SMTPConfig]):
         if config.from_ is None or not config.to:
             raise DeliveryError(f"channel {self.name!r} has no from/to addresses",
                                 permanent=True)
-        message = build_message(notification, config)
+        message = build_message(notification, config, self.name)
         password = config.password.get_secret_value() if config.password else None
         try:
             async with asyncio.timeout(config.timeout):
