@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -131,3 +132,13 @@ async def test_an_enqueued_key_is_delivered_once_even_if_enqueued_twice(store: S
     sender = OutboxSender(store, channels(mail={}), clock)
     await sender.deliver_due()
     assert len(RecordingChannel.sent["mail"]) == 1
+
+
+async def test_concurrent_passes_never_send_an_entry_twice(store: Store) -> None:
+    clock = FakeClock()
+    for index in range(20):
+        enqueue(store, "mail", clock, key=f"n{index}")
+    sender = OutboxSender(store, channels(mail={}), clock)
+    await asyncio.gather(*(sender.deliver_due() for _ in range(3)))
+    assert sorted(n.key for n in RecordingChannel.sent["mail"]) == sorted(
+        f"n{index}" for index in range(20))

@@ -11,6 +11,7 @@ from tocsin.alerting.model import DeliveryStatus, NotificationKind, Severity
 from tocsin.alerting.outbox import FAILING_AFTER
 from tocsin.alerting.pipeline import Alerting
 from tocsin.config import load_config_text
+from tocsin.probes import CheckResult, CheckStatus
 from tocsin.store import Store, open_store
 from tocsin.testing import FakeClock, RecordingChannel
 
@@ -58,3 +59,32 @@ async def test_a_channel_that_keeps_failing_raises_a_p2_through_the_others(
     failed, total = store.list_deliveries(DeliveryStatus.FAILED, "broken", 10, 0)
     assert total == FAILING_AFTER
     assert failed[0].last_error and "configured failure" in failed[0].last_error
+
+
+async def test_a_restart_keeps_what_the_next_digest_will_say(store: Store) -> None:
+    RecordingChannel.reset()
+    config = load_config_text(
+        "channels: {mail: {type: recording}}\n"
+        "services:\n  api:\n    url: http://127.0.0.1:9\n    checks:\n"
+        "      - {type: http, name: api, alerts: [{when: down, severity: P4, confirm: 0}]}\n",
+        "t.yaml", env={})
+    clock = FakeClock(1_800_000_000.0 - 3600)  # 07:00 UTC; the P4 digest is due at 09:00
+    first = Alerting(config, store, clock)
+    first.engine.configure(first.engine.settings, config.checks)
+    await first.start()
+    first.engine.observe(CheckResult(check="api", status=CheckStatus.ERROR,
+                                     started_at=clock.now(), message="refused"))
+    await first.stop()  # the process ends before 09:00
+
+    clock.advance(1800)
+    second = Alerting(config, store, clock)
+    await second.start()
+    clock.set(1_800_000_000.0 + 3600 + 1)  # 09:00:01
+    second.engine.tick()
+    await second.writer.flush()
+    await second.sender.deliver_due()
+    await second.stop()
+    digests = [n for n in RecordingChannel.sent["mail"] if n.kind is NotificationKind.DIGEST]
+    assert len(digests) == 1, [(d.key, d.alerts) for d in digests]
+    assert [a.fingerprint for a in digests[0].alerts] == ["api:down"]
+    RecordingChannel.reset()

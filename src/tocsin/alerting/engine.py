@@ -158,6 +158,26 @@ class AlertEngine:
             self.silences[silence.id] = silence
         self._service_first.clear()
 
+    def restore_digests(self, events: Iterable[AlertEvent]) -> None:
+        """Refill the digests a previous process was collecting, from the alert history.
+
+        ``events`` should start at the oldest previous digest time; each alert
+        that fired or resolved since its severity's last digest goes in once.
+        """
+        now = self.clock.now()
+        seen: set[tuple[str, AlertState]] = set()
+        for event in events:
+            policy = self.settings.policies.for_severity(event.severity)
+            alert = self.alerts.get(event.fingerprint)
+            if policy.digest is None or alert is None or \
+                    event.to_state not in (AlertState.FIRING, AlertState.RESOLVED) or \
+                    event.at < policy.previous_digest(now):
+                continue
+            if (event.fingerprint, event.to_state) in seen:
+                continue
+            seen.add((event.fingerprint, event.to_state))
+            self._digest.setdefault(event.severity, []).append(self._snapshot(alert))
+
     # -- results ----------------------------------------------------------------------
 
     def observe(self, result: CheckResult) -> None:

@@ -141,6 +141,7 @@ class OutboxSender:
         self.channels = dict(channels)
         self.clock = clock
         self._semaphore = asyncio.Semaphore(concurrency)
+        self._pass = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -172,7 +173,15 @@ class OutboxSender:
                 pass
 
     async def deliver_due(self) -> float:
-        """Send every entry that is due; return seconds until the next one (at most 60)."""
+        """Send every entry that is due; return seconds until the next one (at most 60).
+
+        One pass at a time: two concurrent passes would both read, and both
+        send, the same due entries.
+        """
+        async with self._pass:
+            return await self._deliver_due()
+
+    async def _deliver_due(self) -> float:
         while True:
             now = self.clock.now()
             due = await asyncio.to_thread(self.store.due_deliveries, now, 100)

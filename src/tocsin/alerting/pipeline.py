@@ -98,12 +98,28 @@ class Alerting:
         incidents = await asyncio.to_thread(self.store.load_incidents, True)
         silences = await asyncio.to_thread(self.store.list_silences, self.clock.now())
         self.engine.restore(alerts, incidents, silences)
+        await self._restore_digests()
         if alerts:
             log.info("alerting: restored %d open alerts and %d incidents",
                      len(alerts), len(incidents))
         self.writer.start()
         self.sender.start()
         self._ticker = asyncio.create_task(self._tick_forever(), name="tocsin-alerting-tick")
+
+    async def _restore_digests(self) -> None:
+        now = self.clock.now()
+        policies = self.engine.settings.policies
+        starts = [policies.for_severity(s).previous_digest(now) for s in Severity
+                  if policies.for_severity(s).digest is not None]
+        if not starts:
+            return
+        events = await asyncio.to_thread(self.store.alert_events, None, min(starts), 100_000)
+        fingerprints = {event.fingerprint for event in events} - set(self.engine.alerts)
+        for fingerprint in fingerprints:  # resolved since: not among the open alerts restored
+            alert = await asyncio.to_thread(self.store.get_alert, fingerprint)
+            if alert is not None:
+                self.engine.alerts[fingerprint] = alert
+        self.engine.restore_digests(events)
 
     async def _tick_forever(self) -> None:
         while True:

@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tocsin.alerting.model import Severity
-from tocsin.config.cron import CronExpression, TimeZoneName, next_fire
+from tocsin.config.cron import CronExpression, TimeZoneName, next_fire, previous_fire
 from tocsin.config.durations import Duration
 
 
@@ -79,6 +79,12 @@ class Policy(BaseModel):
         if self.repeat is None:
             return None
         return max(self.repeat, dedup_window)
+
+    def previous_digest(self, now: float) -> float:
+        """When the last digest was due, at or before ``now``; ValueError without a digest."""
+        if self.digest is None:
+            raise ValueError("this policy has no digest schedule")
+        return previous_fire(self.digest, self.timezone, now)
 
     def next_digest(self, now: float) -> float:
         """When the next digest is due after ``now``; ValueError without a digest."""
