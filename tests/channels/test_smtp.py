@@ -312,3 +312,18 @@ def test_config_refuses_header_injection() -> None:
             SMTPConfig.model_validate({**base, "to": [bad]})
     with pytest.raises(ValueError, match="invalid email address"):
         SMTPConfig.model_validate({**base, "from": "a@example.com\nX: y", "to": ["b@x.org"]})
+
+
+async def test_footer_says_which_path_the_mail_took(server: MailServer) -> None:
+    channel = smtp_channel(server.port)
+
+    await channel.send(notification())
+    await channel.send(notification(key="firing-1-1.email~mail"))
+    await channel.send(notification(key="firing-1-1.email~backup~mail"))
+
+    direct, fallback, second = server.received
+    for part in (direct.part("plain"), direct.part("html")):
+        assert "Sent via mail by Tocsin at 2027-01-15T08:00:00Z." in part
+    for part in (fallback.part("plain"), fallback.part("html")):
+        assert "Sent via mail (fallback after email failed) by Tocsin" in part
+    assert "Sent via mail (fallback after email, then backup failed)" in second.part("plain")

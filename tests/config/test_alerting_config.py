@@ -19,7 +19,7 @@ from tocsin.config import (
 
 Issues = Callable[..., list[ConfigIssue]]
 FIXTURES = Path(__file__).parent / "fixtures"
-CHANNELS = "channels:\n  email: {type: recording}\n  slack: {type: slack}\n"
+CHANNELS = "channels:\n  email: {type: recording}\n  slack: {type: recording}\n"
 
 
 def only(issues: list[ConfigIssue]) -> ConfigIssue:
@@ -172,6 +172,7 @@ def test_an_smtp_channel_without_addresses_must_be_a_fallback() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config_text(text, "tocsin.yaml", env={})
     assert {issue.path for issue in caught.value.issues} == {"channels.smtp"}
-    fallback = ("channels:\n  email: {type: sendgrid, to: [a@b.c], from: x@y.z, fallback: smtp}\n"
+    fallback = ("channels:\n  email: {type: sendgrid, api_key: \"${SENDGRID_API_KEY:-}\",\n"
+                "    to: [a@b.c], from: x@y.z, fallback: smtp}\n"
                 "  smtp: {type: smtp, host: 127.0.0.1}\n")
     assert load_config_text(fallback, "tocsin.yaml", env={}).config.channels

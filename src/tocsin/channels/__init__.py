@@ -3,7 +3,8 @@
 Adding a channel type touches one file: define a ``ChannelConfig`` subclass
 with a ``type: Literal["name"]`` field and a ``Channel`` subclass whose
 ``send()`` raises :class:`DeliveryError`, and decorate it with
-:func:`register`. Built in: ``smtp`` and ``recording`` (the in-memory channel
+:func:`register`. Built in: ``smtp``, ``sendgrid``, ``slack``, ``webhook``,
+``pagerduty``, ``apprise`` (the ``apprise`` extra) and ``recording`` (the in-memory channel
 :mod:`tocsin.testing` re-exports). Types in :data:`PLANNED_CHANNEL_TYPES`
 validate and build, but fail every send permanently so their fallback runs.
 """
@@ -27,6 +28,11 @@ from tocsin.channels.registry import (
 # Importing a channel module registers it.
 from tocsin.channels import recording as _recording  # noqa: F401  isort: skip
 from tocsin.channels import smtp as _smtp  # noqa: F401  isort: skip
+from tocsin.channels import sendgrid as _sendgrid  # noqa: F401  isort: skip
+from tocsin.channels import slack as _slack  # noqa: F401  isort: skip
+from tocsin.channels import webhook as _webhook  # noqa: F401  isort: skip
+from tocsin.channels import pagerduty as _pagerduty  # noqa: F401  isort: skip
+from tocsin.channels import apprise as _apprise  # noqa: F401  isort: skip
 
 __all__ = [
     "PLANNED_CHANNEL_TYPES",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import io
 import ssl
 import time
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ from multidict import CIMultiDictProxy
 from tocsin.channels.base import Channel, ChannelConfig, DeliveryError
 
 RESPONSE_CAP = 64 * 1024  # bytes of a response kept for messages and parsing
+STREAM_ABOVE = 512 * 1024  # bytes of a request body sent from a stream, not at once
 
 C = TypeVar("C", bound=ChannelConfig)
 
@@ -96,10 +98,14 @@ class HTTPChannel(Channel[C]):
                    headers: Mapping[str, str] | None = None,
                    verify_tls: bool = True) -> HTTPAnswer:
         """POST, bounded by the channel's timeout; a non-2xx answer raises DeliveryError."""
+        # aiohttp warns that a large bytes body written at once may hold the loop;
+        # a file-like body is streamed in chunks.
+        body: bytes | io.BytesIO | None = (
+            io.BytesIO(data) if data is not None and len(data) > STREAM_ABOVE else data)
         try:
             async with asyncio.timeout(self.config.timeout):
                 async with self.session.post(
-                    url, json=json, data=data, headers=headers,
+                    url, json=json, data=body, headers=headers,
                     ssl=verify_tls, allow_redirects=False,
                 ) as response:
                     body = await response.content.read(RESPONSE_CAP)

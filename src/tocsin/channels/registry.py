@@ -19,9 +19,7 @@ from tocsin.channels.base import Channel, ChannelConfig, DeliveryError
 
 _CHANNELS: dict[str, type[Channel[Any]]] = {}
 
-PLANNED_CHANNEL_TYPES: frozenset[str] = frozenset(
-    {"sendgrid", "slack", "webhook", "pagerduty", "apprise"}
-)
+PLANNED_CHANNEL_TYPES: frozenset[str] = frozenset()
 
 PLANNED_TAG = "planned"
 """The union tag (it appears in pydantic error locations) of :class:`PlannedChannelConfig`."""

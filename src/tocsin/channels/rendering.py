@@ -123,6 +123,23 @@ def headline(notification: Notification) -> str:
     return one_line(f"{prefix}{word}: {len(alerts)} alerts {where}".rstrip())
 
 
+def delivery_path(notification: Notification, channel: str) -> str:
+    """``Sent via email``, or ``Sent via smtp (fallback after email failed)``.
+
+    The outbox keys a fallback delivery ``<id>.<original channel>~<fallback>``
+    (one ``~<channel>`` per hop), and engine ids hold no dot, so the channels
+    that failed are read back from the key.
+    """
+    base, *hops = notification.key.split("~")
+    if not hops:
+        return f"Sent via {channel}"
+    original = base.partition(".")[2]
+    failed = [name for name in (original, *hops[:-1]) if name]
+    if not failed:
+        return f"Sent via {channel} (fallback after another channel failed)"
+    return f"Sent via {channel} (fallback after {', then '.join(failed)} failed)"
+
+
 @dataclass(frozen=True)
 class AlertView:
     """One alert, as the templates show it: every field already in words."""

@@ -40,6 +40,7 @@ from tocsin.channels.email_content import (
     HIGH_PRIORITY_HEADERS,
     Address,
     check_address,
+    check_subject_prefix,
     render_email,
 )
 from tocsin.channels.registry import register
