@@ -78,3 +78,16 @@ def test_filter_redactor_can_be_swapped(
     redacting.redactor = Redactor({"new-secret"})
     logger.warning("old hunter22, new new-secret")
     assert records == ["old hunter22, new ***"]
+
+
+def test_channel_urls_from_any_variable_are_redacted() -> None:
+    from tocsin.config import load_config_text
+
+    loaded = load_config_text(
+        "channels:\n  hook: {type: webhook, url: '${PUSH_URL}'}\n"
+        "  mail: {type: smtp, host: '${MAIL_HOST}', from: a@b.c, to: [d@e.f]}\n",
+        "t.yaml", env={"PUSH_URL": "https://hooks.example.com/T000/abcdef123456",
+                       "MAIL_HOST": "mail.example.com"})
+    redact = loaded.redactor.redact
+    assert redact("posting to https://hooks.example.com/T000/abcdef123456") == "posting to ***"
+    assert redact("mail.example.com") == "mail.example.com"

@@ -26,6 +26,12 @@ _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _REFERENCE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
 
+# Channel keys whose values are addresses or settings, not credentials.
+_PLAIN_CHANNEL_KEYS = frozenset({"type", "host", "port", "from", "from_name", "to", "cc",
+                                 "security", "subject_prefix", "title_prefix", "timeout",
+                                 "fallback", "format", "verify_tls", "base_url"})
+
+
 @dataclass
 class Interpolation:
     """The result of interpolating a document."""
@@ -66,7 +72,10 @@ class _Walker:
         return value
 
     def substitute(self, text: str, path: KeyPath) -> str:
-        in_headers = "headers" in path
+        # Header values, and whatever a channel takes from the environment (webhook
+        # and Apprise URLs embed tokens), are secrets whatever the variable is called.
+        in_headers = "headers" in path or (len(path) > 2 and path[0] == "channels"
+                                           and path[2] not in _PLAIN_CHANNEL_KEYS)
         values: list[str] = []
         pieces: list[str] = []
         position = 0
