@@ -88,3 +88,37 @@ async def test_a_restart_keeps_what_the_next_digest_will_say(store: Store) -> No
     assert len(digests) == 1, [(d.key, d.alerts) for d in digests]
     assert [a.fingerprint for a in digests[0].alerts] == ["api:down"]
     RecordingChannel.reset()
+
+
+async def test_pagerduty_is_triggered_acknowledged_and_resolved_by_the_lifecycle(
+        store: Store) -> None:
+    from fakes.pagerduty import FakePagerDuty
+
+    async with FakePagerDuty() as pagerduty:
+        config = load_config_text(
+            f"channels: {{pd: {{type: pagerduty, routing_key: '{'k' * 32}',"
+            f" base_url: '{pagerduty.url}'}}}}\n"
+            "services:\n  api:\n    url: http://127.0.0.1:9\n    checks:\n"
+            "      - {type: http, name: api, alerts: [{when: down, severity: P1, confirm: 0,"
+            " recover: 1}]}\n", "t.yaml", env={})
+        clock = FakeClock()
+        stage = Alerting(config, store, clock)
+        await stage.start()
+
+        async def result(ok: bool) -> None:
+            clock.advance(10)
+            stage.engine.observe(CheckResult(
+                check="api", status=CheckStatus.OK if ok else CheckStatus.ERROR,
+                started_at=clock.now(), message="ok" if ok else "refused"))
+            await stage.writer.flush()
+            await stage.sender.deliver_due()
+
+        await result(ok=False)
+        stage.engine.acknowledge("api:down", "alice")
+        await stage.writer.flush()
+        await stage.sender.deliver_due()
+        await result(ok=True)
+        await stage.stop()
+    assert [(e["event_action"], e["dedup_key"]) for e in pagerduty.events] == [
+        ("trigger", "api:down"), ("acknowledge", "api:down"), ("resolve", "api:down")]
+    assert pagerduty.events[0]["payload"]["severity"] == "critical"
