@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 from tocsin.probes.base import CheckResult, CheckStatus
 from tocsin.store import Store, open_store
@@ -147,3 +148,13 @@ def test_readers_work_while_a_writer_writes(store: Store) -> None:
     assert reads > 0
     assert len(store.history("check-3")) == batches
     assert {r.started_at for r in store.latest_results().values()} == {batches - 1.0}
+
+
+def test_result_details_round_trip(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'details.db'}")
+    store.migrate()
+    result = CheckResult(check="deploy", status=CheckStatus.FAILING, started_at=1.0,
+                         details={"deploy": {"id": "dep-1", "status": "build_failed"}})
+    store.write_results([result])
+    assert store.latest_results()["deploy"].details == result.details
+    store.close()

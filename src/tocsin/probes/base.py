@@ -53,8 +53,8 @@ class CheckResult:
 
     ``values`` holds the numbers rules compare (``response_time`` in ms, …);
     ``timings`` the phase durations in ms the probe could measure
-    (``connect``, ``tls``, ``first_byte``); ``code`` a protocol status
-    (HTTP status, exit code) when there is one.
+    (``connect``, ``first_byte``); ``code`` a protocol status (HTTP status,
+    exit code) when there is one; ``details`` anything else worth keeping.
     """
 
     check: str
@@ -65,6 +65,9 @@ class CheckResult:
     code: int | None = None
     values: Mapping[str, float] = field(default_factory=dict)
     timings: Mapping[str, float] = field(default_factory=dict)
+    # What else the probe found, JSON-serialisable and kept with the result: the
+    # deploy seen, the endpoints that failed, the sub-checks of a /health answer.
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def error(cls, check: str, started_at: float, message: str,

@@ -232,11 +232,14 @@ def _select_results(table: Table) -> Select[Any]:
 
 
 def _to_row(check_id: int, result: CheckResult) -> dict[str, Any]:
-    details = (
-        json.dumps({"values": dict(result.values), "timings": dict(result.timings)})
-        if result.values or result.timings
-        else None
-    )
+    payload: dict[str, Any] = {}
+    if result.values:
+        payload["values"] = dict(result.values)
+    if result.timings:
+        payload["timings"] = dict(result.timings)
+    if result.details:
+        payload["details"] = dict(result.details)
+    details = json.dumps(payload, default=str) if payload else None
     return {
         "check_id": check_id,
         "started_at": result.started_at,
@@ -259,4 +262,5 @@ def _to_result(row: Row[Any]) -> CheckResult:
         code=row.code,
         values=details.get("values", {}),
         timings=details.get("timings", {}),
+        details=details.get("details", {}),
     )
