@@ -28,8 +28,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tocsin.alerting import lifecycle
+from tocsin.alerting import lifecycle, notices
 from tocsin.alerting.clock import Clock
+from tocsin.alerting.digests import DigestBook
 from tocsin.alerting.inhibition import DOWN, InhibitRule, inhibited
 from tocsin.alerting.model import (
     Alert,
@@ -38,7 +39,6 @@ from tocsin.alerting.model import (
     AlertState,
     Delivery,
     Incident,
-    Notification,
     NotificationKind,
     Severity,
     Silence,
@@ -117,8 +117,7 @@ class AlertEngine:
         self.incidents: dict[str, Incident] = {}  # open incidents by group (service or check)
         self.silences: dict[str, Silence] = {}
         self._groups: dict[str, _Group] = {}
-        self._digest: dict[Severity, list[AlertSnapshot]] = {}
-        self._digest_due: dict[Severity, float] = {}
+        self._digests = DigestBook()
         self._sequence = itertools.count(1)
         self._rules: dict[str, list[BoundRule]] = {}
         self._service_first: dict[str, tuple[bool, int]] = {}  # see _inhibited_by_builtin
@@ -138,13 +137,7 @@ class AlertEngine:
                 bound.append(BoundRule(rule, spec, rule.fingerprint(spec.name), labels))
             if bound:
                 self._rules[spec.name] = bound
-        now = self.clock.now()
-        for severity in Severity:
-            policy = settings.policies.for_severity(severity)
-            if policy.digest is not None:
-                self._digest_due[severity] = policy.next_digest(now)
-            else:
-                self._digest_due.pop(severity, None)
+        self._digests.schedule(settings.policies, self.clock.now())
 
     def restore(self, alerts: Iterable[Alert], incidents: Iterable[Incident],
                 silences: Iterable[Silence] = ()) -> None:
@@ -159,24 +152,9 @@ class AlertEngine:
         self._service_first.clear()
 
     def restore_digests(self, events: Iterable[AlertEvent]) -> None:
-        """Refill the digests a previous process was collecting, from the alert history.
-
-        ``events`` should start at the oldest previous digest time; each alert
-        that fired or resolved since its severity's last digest goes in once.
-        """
-        now = self.clock.now()
-        seen: set[tuple[str, AlertState]] = set()
-        for event in events:
-            policy = self.settings.policies.for_severity(event.severity)
-            alert = self.alerts.get(event.fingerprint)
-            if policy.digest is None or alert is None or \
-                    event.to_state not in (AlertState.FIRING, AlertState.RESOLVED) or \
-                    event.at < policy.previous_digest(now):
-                continue
-            if (event.fingerprint, event.to_state) in seen:
-                continue
-            seen.add((event.fingerprint, event.to_state))
-            self._digest.setdefault(event.severity, []).append(self._snapshot(alert))
+        """Refill the digests a previous process was collecting, from the alert history."""
+        self._digests.restore(events, self.alerts, self.settings.policies, self.clock.now(),
+                              self._snapshot)
 
     # -- results ----------------------------------------------------------------------
 
@@ -279,7 +257,7 @@ class AlertEngine:
             return
         policy = self.settings.policies.for_severity(alert.severity)
         if policy.digest is not None:
-            self._digest.setdefault(alert.severity, []).append(self._snapshot(alert))
+            self._digests.hold(alert.severity, self._snapshot(alert))
             alert.notified += 1
             alert.last_notified_at = now
             return
@@ -311,7 +289,7 @@ class AlertEngine:
             group.alerts.pop(alert.fingerprint, None)
         policy = self.settings.policies.for_severity(alert.severity)
         if alert.notified and policy.digest is not None:
-            self._digest.setdefault(alert.severity, []).append(self._snapshot(alert))
+            self._digests.hold(alert.severity, self._snapshot(alert))
         elif alert.notified and policy.notify_resolved:
             incident = self.incidents.get(key)
             self._send(NotificationKind.RESOLVED, [alert], incident, now, batch,
@@ -402,18 +380,8 @@ class AlertEngine:
         return reopened
 
     def _send_due_digests(self, now: float, batch: AlertingBatch) -> None:
-        for severity, due in list(self._digest_due.items()):
-            if now < due:
-                continue
-            policy = self.settings.policies.for_severity(severity)
-            self._digest_due[severity] = policy.next_digest(now)
-            entries = self._digest.pop(severity, [])
-            if not entries:
-                continue
-            counts: dict[str, int] = {}
-            for entry in entries:
-                counts[entry.state.value] = counts.get(entry.state.value, 0) + 1
-            self._send(NotificationKind.DIGEST, [], None, now, batch, snapshots=entries,
+        for severity, held, counts in self._digests.due(self.settings.policies, now):
+            self._send(NotificationKind.DIGEST, [], None, now, batch, snapshots=held,
                        severity=severity, counts=counts)
 
     # -- people ------------------------------------------------------------------------------
@@ -523,19 +491,7 @@ class AlertEngine:
         return f"{prefix}-{int(now * 1000)}-{next(self._sequence)}"
 
     def _snapshot(self, alert: Alert) -> AlertSnapshot:
-        ack_url = None
-        if self.settings.ack_link is not None and alert.state is AlertState.FIRING and \
-                alert.severity.rank <= 2:
-            ack_url = self.settings.ack_link(alert.fingerprint)
-        base = self.settings.base_url
-        return AlertSnapshot(
-            fingerprint=alert.fingerprint, check=alert.check, service=alert.service,
-            severity=alert.severity, state=alert.state, rule=alert.rule, summary=alert.summary,
-            description=alert.description, value=alert.value, message=alert.message,
-            threshold=alert.rule, since=alert.fired_at or alert.active_at,
-            ended_at=alert.resolved_at, runbook=alert.runbook, labels=dict(alert.labels),
-            ack_url=ack_url, dashboard_url=f"{base}/" if base else None,
-        )
+        return notices.snapshot(alert, self.settings.base_url, self.settings.ack_link)
 
     def _send(self, kind: NotificationKind, alerts: Sequence[Alert], incident: Incident | None,
               now: float, batch: AlertingBatch, *, escalated: bool = False,
@@ -554,7 +510,7 @@ class AlertEngine:
         if avoid:
             targets = [c for c in targets if c not in avoid]
         for alert in alerts:
-            if kind in _PROBLEM_NOTICES:
+            if kind in notices.PROBLEM_NOTICES:
                 alert.notified += 1
                 alert.last_notified_at = now
                 if alert.escalate_from is None:
@@ -564,52 +520,14 @@ class AlertEngine:
             if incident is not None:
                 alert.incident_id = incident.id
             batch.alerts.append(alert)
-        subject = _subject(kind, snaps, top, counts)
-        notification_id = self._new_id(kind.value, now)
-        for channel in targets:
-            batch.deliveries.append(Delivery(
-                notification=Notification(
-                    key=f"{notification_id}.{channel}", channel=channel, kind=kind,
-                    severity=top, subject=subject, alerts=snaps, created_at=now,
-                    incident_id=incident.id if incident else None,
-                    high_priority=policy.priority == "high" and kind is not
-                    NotificationKind.RESOLVED,
-                    counts=dict(counts or {}),
-                ),
-                next_attempt_at=now,
-            ))
         if not targets:
-            log.warning("no channel for a %s %s notification: %s", top.value, kind.value, subject)
-
-
-# Notifications that tell a person about a problem: they count for dedup and repeat.
-_PROBLEM_NOTICES = frozenset(
-    {NotificationKind.FIRING, NotificationKind.UPDATE, NotificationKind.REPEAT})
+            log.warning("no channel for a %s %s notification", top.value, kind.value)
+            return
+        batch.deliveries += notices.deliveries(
+            self._new_id(kind.value, now), kind, top, snaps, targets, now,
+            incident_id=incident.id if incident else None,
+            high_priority=policy.priority == "high", counts=counts or {})
 
 
 def _inhibit_order(alert: Alert) -> tuple[bool, int]:
     return alert_metric(alert) != DOWN, alert.severity.rank
-
-
-def _subject(kind: NotificationKind, snaps: Sequence[AlertSnapshot], severity: Severity,
-             counts: dict[str, int] | None) -> str:
-    first = snaps[0].summary if snaps else ""
-    more = f" (+{len(snaps) - 1} more)" if len(snaps) > 1 else ""
-    match kind:
-        case NotificationKind.FIRING:
-            return f"{severity.value} FIRING {first}{more}"
-        case NotificationKind.UPDATE:
-            return f"{severity.value} update: {len(snaps)} more alert(s): {first}{more}"
-        case NotificationKind.REPEAT:
-            return f"{severity.value} STILL FIRING {first}{more}"
-        case NotificationKind.ESCALATION:
-            return f"{severity.value} ESCALATED (unacknowledged) {first}{more}"
-        case NotificationKind.RESOLVED:
-            return f"RESOLVED {first}{more}"
-        case NotificationKind.FLAPPING:
-            return f"{severity.value} FLAPPING {first}"
-        case NotificationKind.DIGEST:
-            total = len(snaps)
-            return f"Digest: {total} alert(s) ({severity.value})"
-        case _:
-            return f"{severity.value} {kind.value} {first}{more}"
