@@ -1,12 +1,15 @@
-"""Fixtures shared by every test directory: a real local HTTP target on 127.0.0.1."""
+"""Fixtures shared by every test directory: a real local HTTP target on 127.0.0.1, and a
+real PostgreSQL server (one per session, see :mod:`postgres`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
+
+from postgres import PostgresServer, PostgresUnavailable, running_postgres
 
 
 @dataclass
@@ -41,3 +44,17 @@ async def target() -> AsyncIterator[Target]:
     state.url = f"http://127.0.0.1:{port}"
     yield state
     await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole session; skips only when it is not installed.
+
+    Tests own what they create in it: make tables in a schema or database of
+    your own (or drop them) so that tests do not see each other's.
+    """
+    try:
+        with running_postgres() as server:
+            yield server
+    except PostgresUnavailable as missing:
+        pytest.skip(str(missing))

@@ -1,7 +1,7 @@
 """The running process: wires config → scheduler → probes → store → web, and reloads.
 
 ``Runtime`` owns the long-lived parts and their order of start and stop:
-store (migrated) → result writer → probes and scheduler → web server. Stop is
+store (migrated) → result writer and deploy recorder → probes and scheduler → web server. Stop is
 the reverse: stop the web server, stop launching checks and let those in flight
 finish or time out, then flush every pending result to the store.
 """
@@ -21,6 +21,7 @@ from tocsin.alerting.clock import Clock, SystemClock
 from tocsin.alerting.engine import AlertEngine
 from tocsin.alerting.pipeline import Alerting
 from tocsin.config import ConfigError, LoadedConfig, Redactor, load_config
+from tocsin.platforms.events import DeployRecorder
 from tocsin.probes import CheckResult, CheckSpec, Probe, ProbeContext, build_probe
 from tocsin.scheduler import Scheduler
 from tocsin.store import ResultWriter, Store, open_store
@@ -70,6 +71,7 @@ class Runtime:
         self.loaded: LoadedConfig | None = None
         self.store: Store | None = None
         self.writer: ResultWriter | None = None
+        self.deploys: DeployRecorder | None = None
         self.scheduler: Scheduler | None = None
         self.context = ProbeContext()
         self.clock: Clock = clock or SystemClock()
@@ -136,9 +138,11 @@ class Runtime:
 
         self.writer = ResultWriter(self.store)
         self.writer.start()
+        self.deploys = DeployRecorder(self.store)
+        self.deploys.start()
         settings = loaded.config.scheduler
         self.scheduler = Scheduler(
-            [self.writer.submit, self.latest.record],
+            [self.writer.submit, self.deploys.submit, self.latest.record],
             concurrency=settings.concurrency, jitter=settings.jitter,
         )
         self.alerting = Alerting(loaded, self.store, self.clock, recheck=self.scheduler.run_soon,
@@ -199,6 +203,8 @@ class Runtime:
         await self.context.close()
         if self.alerting is not None:
             await self.alerting.stop()
+        if self.deploys is not None:
+            await self.deploys.close()
         if self.writer is not None:
             await self.writer.close()
             log.info("results flushed: %d written, %d dropped",

@@ -22,12 +22,21 @@ def test_down_holds_when_the_result_is_not_ok(status: CheckStatus) -> None:
     assert condition.metric == "down"
 
 
-def test_failed_is_down_under_its_own_name() -> None:
+def test_failed_holds_only_when_the_check_saw_a_failure() -> None:
     condition = parse_condition("failed")
     assert isinstance(condition, StatusCondition)
     assert condition.evaluate(result(CheckStatus.FAILING)).held is True
     assert condition.evaluate(result()).held is False
     assert condition.metric == "failed"
+
+
+def test_failed_has_no_verdict_on_an_error_result() -> None:
+    # The platform's API being down says nothing about the deploy: neither fire nor resolve.
+    errored = CheckResult(check="backend:deploy", status=CheckStatus.ERROR, started_at=1000.0,
+                          message="Render answered HTTP 503")
+    outcome = parse_condition("failed").evaluate(errored)
+    assert outcome.held is None and not outcome.evaluable
+    assert "HTTP 503" in (outcome.error or "")
 
 
 def test_duration_thresholds_compare_in_milliseconds() -> None:

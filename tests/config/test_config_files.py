@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from tocsin.config import DEFAULT_CONFIG_PATH, EXAMPLE_CONFIG_PATH, load_config
-from tocsin.config.model import PlannedCheckConfig
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -19,25 +18,33 @@ BRIEF_ENV = {
 }
 
 
-def test_default_config_watches_tocsin_itself() -> None:
+def test_default_config_watches_tocsin_itself_and_the_host() -> None:
     loaded = load_config(DEFAULT_CONFIG_PATH, env={})
     assert loaded.config.storage == "sqlite:///tocsin.db"
     assert (loaded.config.web.host, loaded.config.web.port) == ("127.0.0.1", 8080)
-    [check] = loaded.checks
+    check, *host = loaded.checks
     assert (check.name, check.type, check.interval) == ("tocsin:health", "http", 30.0)
     assert check.service_url == "http://127.0.0.1:8080"
     assert check.config.path == "/health"
-    assert [item["metric"] for item in loaded.config.host] == ["cpu", "memory", "disk"]
+    assert [(spec.name, spec.type, spec.service) for spec in host] == [
+        ("host:cpu", "system", None), ("host:memory", "system", None),
+        ("host:disk:/", "system", None)]
+    assert [str(spec.config.alerts[0].when) for spec in host] == ["> 80%", "> 85%", "> 90%"]
+    assert loaded.skipped == ()  # all of it runs
 
 
 def test_example_config_validates_with_an_empty_environment() -> None:
     loaded = load_config(EXAMPLE_CONFIG_PATH, env={})
     assert loaded.source == str(EXAMPLE_CONFIG_PATH.resolve())
-    assert [check.name for check in loaded.checks] == [
+    service_checks = [check for check in loaded.checks if check.service in loaded.config.services]
+    assert [check.name for check in service_checks] == [
         "backend:http", "backend:deploy", "backend:error_rate", "frontend:http",
     ]
-    assert loaded.skipped == ("backend:deploy", "backend:error_rate")
-    assert all("127.0.0.1" in (check.service_url or "") for check in loaded.checks)
+    assert "backend:deploy" not in loaded.skipped
+    assert "backend:error_rate" not in loaded.skipped
+    assert [check.name for check in loaded.checks if check.name.startswith("host:")] == [
+        "host:cpu", "host:memory", "host:disk:/"]
+    assert all("127.0.0.1" in (check.service_url or "") for check in service_checks)
 
 
 def test_example_config_comments_every_top_level_key() -> None:
@@ -50,9 +57,13 @@ def test_example_config_comments_every_top_level_key() -> None:
 def test_product_brief_example_validates_with_planned_types() -> None:
     loaded = load_config(FIXTURES / "product_example.yaml", env=BRIEF_ENV)
     by_name = {check.name: check for check in loaded.checks}
-    assert set(by_name) == {"backend:http", "backend:deploy", "backend:error_rate",
-                            "frontend:http"}
-    assert isinstance(by_name["backend:error_rate"].config, PlannedCheckConfig)
+    assert {name for name, check in by_name.items() if check.service in loaded.config.services} \
+        == {"backend:http", "backend:deploy", "backend:error_rate", "frontend:http"}
+    assert by_name["demo:database"].config.url == "sqlite:///homeverse_demo.db"
+    assert [request.label for request in by_name["backend:error_rate"].config.requests] == [
+        "GET /api/v1/auth/login", "GET /api/v1/applicants", "GET /api/v1/projects"]
+    assert [by_name[name].config.metric for name in ("host:cpu", "host:memory", "host:disk:/")
+            ] == ["cpu", "memory", "disk"]
     assert by_name["backend:http"].timeout == 10.0
     assert by_name["frontend:http"].interval == 60.0  # from the defaults
     for secret in ("rnd_test_key_123", "company-key-456", "SG.test-789", "smtp-pass-000",
@@ -75,7 +86,8 @@ def test_without_a_path_or_local_file_the_default_is_used(
     monkeypatch.chdir(tmp_path)
     loaded = load_config(env={})
     assert loaded.source == "<built-in default>"
-    assert [check.name for check in loaded.checks] == ["tocsin:health"]
+    assert [check.name for check in loaded.checks] == [
+        "tocsin:health", "host:cpu", "host:memory", "host:disk:/"]
 
 
 def test_empty_file_is_all_defaults(tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ def test_missing_variable_is_named_with_its_path_and_line(issues_of: Issues) -> 
 
 def test_errors_never_show_an_environment_value(issues_of: Issues) -> None:
     text = """\
-platforms: {render: {api_key: "${RENDER_API_KEY}"}}
+platforms: {render: {type: render, api_key: "${RENDER_API_KEY}"}}
 services:
   a:
     url: ${MISSING_URL}
@@ -73,43 +73,43 @@ def test_file_secret_is_read_when_the_variable_is_unset(tmp_path: Path) -> None:
     secret = tmp_path / "key"
     secret.write_text("s3cr3t-from-file\n")
     loaded = load_config_text(
-        "platforms: {render: {api_key: '${RENDER_API_KEY}'}}\n",
+        "platforms: {render: {type: render, api_key: '${RENDER_API_KEY}'}}\n",
         env={"RENDER_API_KEY_FILE": str(secret)},
     )
-    assert loaded.config.platforms == {"render": {"api_key": "s3cr3t-from-file"}}
+    assert loaded.config.platforms["render"].api_key.get_secret_value() == "s3cr3t-from-file"
     assert "s3cr3t-from-file" in loaded.redactor
 
 
 def test_variable_wins_over_its_file(tmp_path: Path) -> None:
     loaded = load_config_text(
-        "platforms: {p: '${KEY}'}\n", env={"KEY": "direct", "KEY_FILE": str(tmp_path / "none")}
+        "metrics: {p: '${KEY}'}\n", env={"KEY": "direct", "KEY_FILE": str(tmp_path / "none")}
     )
-    assert loaded.config.platforms == {"p": "direct"}
+    assert loaded.config.metrics == {"p": "direct"}
 
 
 def test_file_wins_over_the_default(tmp_path: Path) -> None:
     secret = tmp_path / "v"
     secret.write_text("from-file")
-    loaded = load_config_text("platforms: {p: '${V:-dflt}'}\n", env={"V_FILE": str(secret)})
-    assert loaded.config.platforms == {"p": "from-file"}
+    loaded = load_config_text("metrics: {p: '${V:-dflt}'}\n", env={"V_FILE": str(secret)})
+    assert loaded.config.metrics == {"p": "from-file"}
 
 
 def test_unreadable_file_secret_names_the_file(issues_of: Issues, tmp_path: Path) -> None:
     missing = tmp_path / "absent"
-    [issue] = issues_of("platforms: {p: '${RENDER_API_KEY}'}\n",
+    [issue] = issues_of("metrics: {p: '${RENDER_API_KEY}'}\n",
                         {"RENDER_API_KEY_FILE": str(missing)})
-    assert issue.path == "platforms.p"
+    assert issue.path == "metrics.p"
     assert f"cannot read RENDER_API_KEY_FILE '{missing}'" in issue.message
 
 
 def test_malformed_reference_is_an_issue(issues_of: Issues) -> None:
-    [issue] = issues_of("platforms: {p: '${1BAD}', q: 'ok'}\n")
-    assert issue.path == "platforms.p"
+    [issue] = issues_of("metrics: {p: '${1BAD}', q: 'ok'}\n")
+    assert issue.path == "metrics.p"
     assert "invalid variable reference" in issue.message
 
 
 def test_every_missing_variable_is_reported(issues_of: Issues) -> None:
-    issues = issues_of("platforms:\n  p: ${A}\n  q: ${B}-${C}\n")
+    issues = issues_of("metrics:\n  p: ${A}\n  q: ${B}-${C}\n")
     assert [issue.message.split(" is ")[0] for issue in issues] == [
         "environment variable A", "environment variable B", "environment variable C",
     ]
@@ -120,12 +120,12 @@ def test_every_missing_variable_is_reported(issues_of: Issues) -> None:
              "GCP_CREDENTIALS", "SLACK_WEBHOOK_URL"],
 )
 def test_secret_looking_variables_are_recorded(name: str) -> None:
-    loaded = load_config_text(f"platforms: {{p: '${{{name}}}'}}\n", env={name: "value-1234"})
+    loaded = load_config_text(f"metrics: {{p: '${{{name}}}'}}\n", env={name: "value-1234"})
     assert "value-1234" in loaded.redactor
 
 
 def test_ordinary_variables_are_not_secrets() -> None:
-    loaded = load_config_text("platforms: {p: '${BACKEND_URL}'}\n",
+    loaded = load_config_text("metrics: {p: '${BACKEND_URL}'}\n",
                               env={"BACKEND_URL": "http://127.0.0.1:8001"})
     assert len(loaded.redactor) == 0
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tocsin.store import SchemaError, Store, open_store, schema
+from tocsin.store import SchemaError, Store, StoreError, open_store, schema
 from tocsin.store.schema import LATEST_VERSION
 
 from .conftest import result
@@ -101,11 +101,27 @@ def test_version_2_adds_alerting_to_a_version_1_database_and_keeps_its_results(
         with pytest.raises(SchemaError):
             store.load_alerts()  # no alerting tables yet
 
-        assert store.migrate() == 2
+        assert store.migrate() == LATEST_VERSION
 
-        assert store.schema_version() == 2
+        assert store.schema_version() == LATEST_VERSION
         assert store.history("api") == [result("api", 1.0, message="before the upgrade")]
         assert store.load_alerts() == []
         assert store.list_deliveries() == ([], 0)
+    finally:
+        store.close()
+
+
+def test_version_3_adds_deploy_events_to_a_version_2_database(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(store_url)
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(schema, "LATEST_VERSION", 2)  # the Tocsin that shipped version 2
+            assert store.migrate() == 2
+        with pytest.raises(StoreError):
+            store.list_deploys()  # no deploy table yet
+        assert store.migrate() == 3
+        assert store.list_deploys() == []
     finally:
         store.close()

@@ -35,7 +35,7 @@ services:
     url: {target.url}
     checks:
       - {{type: http, name: front, path: /health}}
-      - {{type: deploy, name: planned-deploy}}
+      - {{type: heartbeat, name: planned-heartbeat}}
 """)
     runtime = Runtime(config)
     task = asyncio.create_task(runtime.run())
@@ -72,7 +72,7 @@ async def test_checks_list_every_check_with_its_latest_result(
     assert by_name["ok-0"]["latest"]["status"] == "ok"
     assert by_name["down"]["latest"]["status"] == "failing"
     assert by_name["down"]["latest"]["code"] == 503
-    assert by_name["planned-deploy"]["latest"] is None
+    assert by_name["planned-heartbeat"]["latest"] is None
     assert by_name["front"]["service"] == "frontend"
 
 

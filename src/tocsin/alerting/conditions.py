@@ -3,9 +3,10 @@
 Forms::
 
     down                      the result's status is not OK (FAILING or ERROR)
-    failed                    the same as ``down``; the word deploy checks read best with.
-                              (A separate name so that a deploy alert's metric, and so its
-                              fingerprint and inhibition, is ``failed``, not ``down``.)
+    failed                    the result's status is FAILING: the check saw the target fail
+                              (a deploy that failed). An ERROR result (the platform's API
+                              could not be asked) is not evaluable: it neither fires nor
+                              resolves the alert, so an API outage is not a failed deploy.
     <value> <op> <threshold>  e.g. ``response_time > 1000ms``, ``error_rate > 5%``
     <op> <threshold>          e.g. ``> 90%``: compares the check's primary value
 
@@ -111,7 +112,7 @@ class Threshold:
 
 @dataclass(frozen=True, slots=True)
 class StatusCondition:
-    """``down`` or ``failed``: the result's status is not OK."""
+    """``down``: the result's status is not OK; ``failed``: it is FAILING (ERROR: no verdict)."""
 
     keyword: Literal["down", "failed"]
 
@@ -124,6 +125,11 @@ class StatusCondition:
         return self.keyword
 
     def evaluate(self, result: CheckResult) -> Outcome:
+        from tocsin.probes.base import CheckStatus  # probes import alerting: not at load
+
+        if self.keyword == "failed" and result.status is CheckStatus.ERROR:
+            return Outcome(held=None, error="the check could not tell (error): "
+                                            f"{result.message or 'no message'}")
         return Outcome(held=not result.status.is_ok)
 
     def describe(self, outcome: Outcome) -> str:

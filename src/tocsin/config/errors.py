@@ -115,6 +115,8 @@ def _message(detail: ErrorDetails, path: KeyPath, owner: type[BaseModel] | None,
     if kind in _TAG_ERRORS:
         if path and path[0] == "channels":
             return _channel_type_message(_value_at(data, path))
+        if path and path[0] == "platforms":
+            return _platform_type_message(_value_at(data, path))
         return _check_type_message(_value_at(data, path))
     if kind == "value_error":
         return str(detail["msg"]).removeprefix("Value error, ")
@@ -143,6 +145,18 @@ def _channel_type_message(channel: Any) -> str:
     if not isinstance(kind, str):
         return f"missing key 'type' (one of: {', '.join(known)})"
     return f"unknown channel type {kind!r}{_suggestion(kind, known)}"
+
+
+def _platform_type_message(platform: Any) -> str:
+    from tocsin.platforms.registry import platform_types
+
+    known = sorted(platform_types())
+    if not isinstance(platform, Mapping):
+        return "a platform must be a mapping with a 'type' key, e.g. {type: render, api_key: …}"
+    kind = platform.get("type")
+    if not isinstance(kind, str):
+        return f"missing key 'type' (one of: {', '.join(known)})"
+    return f"unknown platform type {kind!r}{_suggestion(kind, known)}"
 
 
 def _suggestion(word: str, choices: Sequence[str]) -> str:

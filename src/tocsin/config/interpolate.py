@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from tocsin.config.issues import ConfigIssue, KeyPath, format_key_path, line_of
 from tocsin.config.secrets import looks_secret
@@ -75,7 +76,8 @@ class _Walker:
         # Header values, and whatever a channel takes from the environment (webhook
         # and Apprise URLs embed tokens), are secrets whatever the variable is called.
         in_headers = "headers" in path or (len(path) > 2 and path[0] == "channels"
-                                           and path[2] not in _PLAIN_CHANNEL_KEYS)
+                                           and path[2] not in _PLAIN_CHANNEL_KEYS) or (
+            len(path) == 3 and path[0] == "platforms" and path[2] == "api_key")
         values: list[str] = []
         pieces: list[str] = []
         position = 0
@@ -103,7 +105,21 @@ class _Walker:
         substituted = "".join(pieces)
         if in_headers and values:
             self.result.secrets.add(substituted)  # "Bearer <token>" as a whole, too
+        if values and len(path) == 3 and path[0] == "databases":
+            self._database_secret(path[2], substituted)
         return substituted
+
+    def _database_secret(self, key: object, value: str) -> None:
+        """A database's password is a secret, however its variable is called."""
+        if key == "password":
+            self.result.secrets.add(value)
+        elif key == "url":
+            try:
+                password = urlsplit(value).password
+            except ValueError:
+                return  # the schema reports a malformed URL, without repeating it
+            if password:
+                self.result.secrets.update({password, unquote(password)})
 
     def lookup(self, name: str, default: str | None, path: KeyPath) -> str | None:
         value = self.env.get(name)

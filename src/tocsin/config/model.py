@@ -31,7 +31,10 @@ from tocsin.alerting.inhibition import InhibitRule
 from tocsin.alerting.policies import Policies
 from tocsin.alerting.silences import MaintenanceWindow
 from tocsin.config.durations import Duration, format_duration
+from tocsin.platforms.base import PlatformConfig
 from tocsin.probes.base import CheckConfig
+from tocsin.probes.database import DatabaseCheckConfig
+from tocsin.probes.system import SystemCheckConfig
 
 PLANNED_TAG = "planned"
 """The union tag (it appears in pydantic error locations) of :class:`PlannedCheckConfig`."""
@@ -118,17 +121,38 @@ def _none_as_empty(value: Any) -> Any:
     return [] if value is None else value
 
 
+def _database_entries(value: Any) -> Any:
+    """``databases: {name: {url: …}}``: each entry is a check whose ``type`` goes without saying."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        return value
+    return {name: {"type": "database", **entry} if isinstance(entry, Mapping) else entry
+            for name, entry in value.items()}
+
+
 class PlannedCheckConfig(CheckConfig):
     """A check of a type the brief names but no probe implements yet; kept, not run."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
+class ServicePlatform(_Section):
+    """Where a service runs: a key of ``platforms:`` and the platform's id of the service."""
+
+    name: str = Field(min_length=1)
+    service_id: str = Field(min_length=1)
+
+
+def _none_as_empty_mapping(value: Any) -> Any:
+    return {} if value is None else value
+
+
 class Service(_Section):
     """One monitored service: its base URL, platform and checks."""
 
     url: str | None = None
-    platform: Any = None
+    platform: ServicePlatform | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     # Statically the base class; config_model() substitutes the union of check types.
     checks: list[CheckConfig] = Field(default_factory=list)
@@ -161,12 +185,19 @@ class TocsinConfig(_Section):
         default_factory=list)
     maintenance: Annotated[list[MaintenanceWindow], BeforeValidator(_none_as_empty)] = Field(
         default_factory=list)
+    # Checks of the host Tocsin runs on, named host:<metric>[:<path or process>].
+    host: Annotated[list[SystemCheckConfig], BeforeValidator(_none_as_empty)] = Field(
+        default_factory=list)
+
+    # Databases to check, by name: each is one `database` check of service <name>.
+    databases: Annotated[dict[str, DatabaseCheckConfig], BeforeValidator(_database_entries)] = (
+        Field(default_factory=dict))
 
     # Sections later issues give a schema; accepted as written until then. Policies
     # may name only channels that are keys of `channels` (tocsin.config.references).
-    platforms: Any = None
-    host: Any = None
-    databases: Any = None
+    # Hosting platforms by name (typed in config_model(): one model per platform type).
+    platforms: Annotated[dict[str, PlatformConfig], BeforeValidator(_none_as_empty_mapping)] = (
+        Field(default_factory=dict))
     channels: dict[str, Any] = Field(default_factory=dict)  # typed in config_model()
     remediation: Any = None
     slos: Any = None
@@ -207,9 +238,11 @@ def config_model() -> type[TocsinConfig]:
     depends on which probe modules were imported before this one.
     """
     from tocsin.channels.registry import channel_config_union, channel_types
+    from tocsin.platforms.registry import platform_config_union, platform_types
     from tocsin.probes.registry import probe_types
 
-    registered = frozenset(probe_types()) | {f"channel:{name}" for name in channel_types()}
+    registered = (frozenset(probe_types()) | {f"channel:{name}" for name in channel_types()}
+                  | {f"platform:{name}" for name in platform_types()})
     model = _models.get(registered)
     if model is None:
         checks: Any = list[check_union()]  # type: ignore[misc]
@@ -218,9 +251,12 @@ def config_model() -> type[TocsinConfig]:
         services: Any = dict[str, service]
         channels: Any = Annotated[dict[str, channel_config_union()],  # type: ignore[misc]
                                   BeforeValidator(_none_as_empty)]
+        platforms: Any = Annotated[dict[str, platform_config_union()],  # type: ignore[misc]
+                                   BeforeValidator(_none_as_empty_mapping)]
         model = create_model("TocsinConfig", __base__=TocsinConfig, __module__=__name__,
                              services=(services, Field(default_factory=dict)),
-                             channels=(channels, Field(default_factory=dict)))
+                             channels=(channels, Field(default_factory=dict)),
+                             platforms=(platforms, Field(default_factory=dict)))
         _models[registered] = model
     return model
 

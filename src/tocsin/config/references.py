@@ -1,7 +1,9 @@
 """Names one section uses that another must define, and names that must be unique.
 
 - every channel a policy names (``channels``, ``escalation``) is a key of ``channels:``;
-- no two alert rules of one check share a fingerprint (``<check>:<metric>``).
+- no two alert rules of one check share a fingerprint (``<check>:<metric>``);
+- every platform a service or check names is a key of ``platforms:``, and a
+  ``deploy`` check has a platform service (its own, or its service's).
 
 Like :mod:`tocsin.config.resolve`, these run on the interpolated data so that
 they report alongside schema errors.
@@ -33,6 +35,7 @@ def reference_issues(data: Any, file: str, lines: Mapping[KeyPath, int]) -> list
     _policy_channels(data, issue)
     _channel_fallbacks(data, issue)
     _duplicate_fingerprints(data, issue, lines)
+    _platform_references(data, issue)
     return issues
 
 
@@ -131,3 +134,48 @@ def _metric(rule: Any) -> str | None:
         return parse_condition(rule.get("when")).metric
     except ValueError:
         return None
+
+
+# Check types that act on a platform service: they need one, from the check or its service.
+_PLATFORM_CHECK_TYPES = frozenset({"deploy"})
+
+
+def _platform_references(data: Mapping[str, Any], issue: Any) -> None:
+    """A service's or a check's platform is a key of ``platforms:``; a deploy check has one."""
+    platforms = data.get("platforms")
+    known = sorted(str(name) for name in platforms) if isinstance(platforms, Mapping) else []
+    services = data.get("services")
+    if not isinstance(services, Mapping):
+        return
+    for service_name, service in services.items():
+        if not isinstance(service, Mapping):
+            continue
+        own = service.get("platform")
+        service_platform = own if isinstance(own, Mapping) else {}
+        name = service_platform.get("name")
+        if isinstance(name, str) and name not in known:
+            issue(("services", service_name, "platform", "name"),
+                  f"unknown platform {name!r}{_platform_hint(name, known)}")
+        checks = service.get("checks")
+        for index, check in enumerate(checks if isinstance(checks, list) else []):
+            if not isinstance(check, Mapping) or check.get("type") not in _PLATFORM_CHECK_TYPES:
+                continue
+            path: KeyPath = ("services", service_name, "checks", index)
+            platform = check.get("platform")
+            if isinstance(platform, str) and platform not in known:
+                issue((*path, "platform"),
+                      f"unknown platform {platform!r}{_platform_hint(platform, known)}")
+            if not (platform or service_platform.get("name")) or not (
+                    check.get("service_id") or service_platform.get("service_id")):
+                issue(path, f"a {check.get('type')} check needs a platform service: set "
+                            f"`platform: {{name, service_id}}` on service {service_name!r}, "
+                            "or `platform:` and `service_id:` on the check")
+
+
+def _platform_hint(name: str, known: Sequence[str]) -> str:
+    if not known:
+        return " (no platforms are configured: add it under `platforms:`)"
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (configured platforms: {', '.join(known)})"

@@ -8,12 +8,22 @@ sees every mistake in one run.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from tocsin.config.durations import parse_duration
 from tocsin.config.issues import ConfigIssue, KeyPath, format_key_path, line_of
-from tocsin.config.model import PlannedCheckConfig, TocsinConfig, check_interval, check_timeout
-from tocsin.probes.base import CheckSpec
+from tocsin.config.model import (
+    Defaults,
+    PlannedCheckConfig,
+    Service,
+    TocsinConfig,
+    check_interval,
+    check_timeout,
+)
+from tocsin.platforms.base import PlatformTarget
+from tocsin.probes.base import CheckConfig, CheckSpec
+from tocsin.probes.system import DEFAULT_DISK_PATH
 
 _TIMING_RULES: dict[str, Callable[[float], float]] = {
     "interval": check_interval,
@@ -21,10 +31,27 @@ _TIMING_RULES: dict[str, Callable[[float], float]] = {
 }
 
 
-def check_name(service: str, check: Mapping[str, Any]) -> str:
-    """A check's ``name``, or ``service:type`` when it has none."""
+HOST = "host"
+"""The prefix of the names of ``host:`` checks, which belong to no service."""
+
+
+def check_name(service: str | None, check: Mapping[str, Any]) -> str:
+    """A check's ``name``, or ``service:type`` when it has none.
+
+    A ``host:`` check (``service`` None) is named for what it watches:
+    ``host:cpu``, ``host:disk:/``, ``host:process:nginx``.
+    """
     name = check.get("name")
-    return name if isinstance(name, str) and name else f"{service}:{check.get('type')}"
+    if isinstance(name, str) and name:
+        return name
+    if service is not None:
+        return f"{service}:{check.get('type')}"
+    metric = check.get("metric")
+    if metric == "disk":
+        subject = check.get("path") or DEFAULT_DISK_PATH
+    else:
+        subject = check.get("process") or check.get("match") or check.get("pidfile")
+    return f"{HOST}:{metric}:{subject}" if subject else f"{HOST}:{metric}"
 
 
 def rule_issues(data: Any, file: str, lines: Mapping[KeyPath, int]) -> list[ConfigIssue]:
@@ -55,34 +82,92 @@ def rule_issues(data: Any, file: str, lines: Mapping[KeyPath, int]) -> list[Conf
         if check.get("name"):
             issue((*path, "name"), f"duplicate check name {name!r} (also used on {earlier})")
         else:
-            issue(path, f"a second {check.get('type')!r} check in service {service!r}: "
+            where = f"in service {service!r}" if service is not None else f"under `{HOST}:`"
+            issue(path, f"a second {check.get('type')!r} check {where}: "
                         f"give it a distinct `name:` ({name!r} is already taken on {earlier})")
     return issues
 
 
 def resolve_checks(config: TocsinConfig) -> tuple[tuple[CheckSpec[Any], ...], tuple[str, ...]]:
-    """Every check of every service as a :class:`CheckSpec`, and the names of planned ones."""
+    """Every check (services, ``host:``, ``databases:``) as a spec; the names of planned ones."""
+    defaults = config.defaults
     specs: list[CheckSpec[Any]] = []
     skipped: list[str] = []
     for service_name, service in config.services.items():
         for check in service.checks:
-            spec = CheckSpec(
-                name=check_name(service_name, {"name": check.name, "type": check.type}),
-                service=service_name,
-                service_url=service.url,
-                interval=check.interval if check.interval is not None
-                else config.defaults.interval,
-                timeout=check.timeout if check.timeout is not None else config.defaults.timeout,
-                config=check,
-            )
-            specs.append(spec)
+            name = check_name(service_name, {"name": check.name, "type": check.type})
+            spec = _spec(name, service_name, service.url, check, defaults)
+            specs.append(replace(spec, platform=platform_target(config, service, check)))
             if isinstance(check, PlannedCheckConfig):
-                skipped.append(spec.name)
+                skipped.append(name)
+    for host_check in config.host:
+        # Host checks belong to no service: a full disk does not explain a busy CPU,
+        # so neither inhibits the other, and each opens its own incident.
+        name = check_name(None, host_check.model_dump(include=_HOST_NAME_KEYS))
+        specs.append(_spec(name, None, None, host_check, defaults))
+    for database, database_check in config.databases.items():
+        # A database is its own service: `demo:database`, its alerts `demo:database:down`.
+        name = check_name(database, {"name": database_check.name, "type": "database"})
+        specs.append(_spec(name, database, None, database_check, defaults))
     return tuple(specs), tuple(skipped)
 
 
-def raw_checks(data: Any) -> Iterator[tuple[str, KeyPath, Mapping[str, Any]]]:
-    """(service, key path, check) for every check mapping in unvalidated config data."""
+def platform_target(config: TocsinConfig, service: Service,
+                    check: CheckConfig) -> PlatformTarget | None:
+    """The platform service a check watches: its own platform and service_id, else its service's.
+
+    Only checks that act on a platform (``deploy``) have the two keys; for the
+    others the service's platform is passed on as it is. None when either part
+    is missing (:func:`~tocsin.config.references.reference_issues` reports it
+    for a check that needs one) or the platform is not configured.
+    """
+    own_platform, own_service_id = (getattr(check, "platform", None),
+                                    getattr(check, "service_id", None))
+    platform = own_platform if isinstance(own_platform, str) else None
+    service_id = own_service_id if isinstance(own_service_id, str) else None
+    if service.platform is not None:
+        platform = platform or service.platform.name
+        service_id = service_id or service.platform.service_id
+    if platform is None or service_id is None or platform not in config.platforms:
+        return None
+    return PlatformTarget(platform, config.platforms[platform], service_id)
+
+
+_HOST_NAME_KEYS = {"name", "metric", "path", "process", "match", "pidfile"}
+
+
+def _spec(name: str, service: str | None, url: str | None, check: CheckConfig,
+          defaults: Defaults) -> CheckSpec[Any]:
+    return CheckSpec(
+        name=name,
+        service=service,
+        service_url=url,
+        interval=check.interval if check.interval is not None else defaults.interval,
+        timeout=check.timeout if check.timeout is not None else defaults.timeout,
+        config=check,
+    )
+
+
+def raw_checks(data: Any) -> Iterator[tuple[str | None, KeyPath, Mapping[str, Any]]]:
+    """(service, key path, check) for every check mapping in unvalidated config data.
+
+    Checks under ``host:`` come after those of services, with service None; then
+    each entry of ``databases:``, with its name as service and its type filled in.
+    """
+    yield from _service_checks(data)
+    host = data.get(HOST) if isinstance(data, Mapping) else None
+    if isinstance(host, list):
+        for index, check in enumerate(host):
+            if isinstance(check, Mapping):
+                yield None, (HOST, index), check
+    databases = data.get("databases") if isinstance(data, Mapping) else None
+    if isinstance(databases, Mapping):
+        for database, entry in databases.items():
+            if isinstance(entry, Mapping):
+                yield str(database), ("databases", database), {"type": "database", **entry}
+
+
+def _service_checks(data: Any) -> Iterator[tuple[str, KeyPath, Mapping[str, Any]]]:
     services = data.get("services") if isinstance(data, Mapping) else None
     if not isinstance(services, Mapping):
         return

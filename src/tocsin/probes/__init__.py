@@ -20,6 +20,10 @@ from tocsin.probes.registry import PLANNED_TYPES, build_probe, probe_types, regi
 
 # Importing a probe module registers it.
 from tocsin.probes import http as _http  # noqa: F401  isort: skip
+from tocsin.probes import deploy as _deploy  # noqa: F401  isort: skip
+from tocsin.probes import database as _database  # noqa: F401  isort: skip
+from tocsin.probes import error_rate as _error_rate  # noqa: F401  isort: skip
+from tocsin.probes import system as _system  # noqa: F401  isort: skip
 
 __all__ = [
     "PLANNED_TYPES",

@@ -28,6 +28,7 @@ from tocsin.alerting.rules import AlertRule
 from tocsin.config.durations import Duration
 
 if TYPE_CHECKING:
+    from tocsin.platforms.base import PlatformTarget
     from tocsin.probes.context import ProbeContext
 
 
@@ -102,6 +103,9 @@ class CheckSpec(Generic[C]):
     interval: float  # seconds
     timeout: float  # seconds
     config: C
+    # The platform service the check watches (a deploy check), resolved from the
+    # service's `platform:` and the `platforms:` section; None for most checks.
+    platform: PlatformTarget | None = None
 
     @property
     def type(self) -> str:

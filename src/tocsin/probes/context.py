@@ -17,6 +17,8 @@ from typing import Any
 
 import aiohttp
 
+from tocsin.platforms.registry import PlatformClients
+
 
 class RequestTimings:
     """Phase stamps of one request (``time.perf_counter`` seconds, 0.0 = not seen).
@@ -107,6 +109,8 @@ class ProbeContext:
         self.user_agent = user_agent
         self._fresh: aiohttp.ClientSession | None = None
         self._keepalive: aiohttp.ClientSession | None = None
+        # One client per configured platform, shared by its checks (and its rate limits).
+        self.platforms = PlatformClients()
 
     def _session(self, force_close: bool) -> aiohttp.ClientSession:
         connector = _TimedConnector(
@@ -138,3 +142,4 @@ class ProbeContext:
             if session is not None and not session.closed:
                 await session.close()
         self._fresh = self._keepalive = None
+        await self.platforms.close()

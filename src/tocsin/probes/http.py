@@ -8,6 +8,13 @@ bounded by the check timeout, and at most ``max_body`` bytes of the body are
 read: a target that hangs, drips or streams gigabytes costs one timeout or one
 capped read, never the process.
 
+A JSON answer that is a health document (``tocsin.health``, the IETF
+``application/health+json`` draft, Spring Boot's actuator) is read as one
+(:mod:`tocsin.probes.http_health`): ``details["health"]`` lists the failing
+sub-checks, ``unhealthy`` fails the check naming them, and ``degraded`` keeps
+it OK with a message naming them and ``health_degraded = 1``. Other answers
+cost one Content-Type lookup more than before.
+
 Exceptions of aiohttp, ssl and the OS never leave :meth:`HTTPProbe.run`:
 :func:`~tocsin.probes.http_errors.describe_error` turns them into a short
 message at this boundary. Messages never carry header values or the URL
@@ -27,6 +34,7 @@ from time import perf_counter
 from typing import Annotated, Any, ClassVar, Literal
 
 import aiohttp
+from aiohttp import hdrs
 from multidict import CIMultiDict
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from yarl import URL
@@ -43,6 +51,13 @@ from tocsin.probes.base import (
 )
 from tocsin.probes.context import ProbeContext, RequestTimings, timing_into
 from tocsin.probes.http_errors import TARGET_FAULTS, describe_error
+from tocsin.probes.http_health import (
+    HEALTH_BODY_LIMIT,
+    HealthDocument,
+    HealthState,
+    is_json_media,
+    read_health,
+)
 from tocsin.probes.jsonpath import MISSING, JSONPath, json_equal
 from tocsin.probes.registry import register
 
@@ -241,12 +256,15 @@ def _credentials_conflict(url: URL, headers: Mapping[str, str]) -> bool:
 class HTTPProbe(Probe[HTTPCheckConfig]):
     """Send one HTTP request and judge the answer.
 
-    ``values``: ``response_time`` (ms, headers and body up to the cap) and
-    ``status_code``. ``timings`` in ms: ``dns`` (the lookup, often answered
-    from a 60 s cache; absent for an IP address), ``connect`` (opening the
-    connection: DNS, TCP and, for https, the TLS handshake; absent on a pooled
-    connection), and from the start of the request ``first_byte`` (final
-    response headers received, after any redirects) and ``total``.
+    ``values``: ``response_time`` (ms, headers and body up to the cap),
+    ``status_code``, and for a healthy or degraded health document
+    ``health_degraded`` (0 or 1; absent when unhealthy, so that a degraded
+    alert keeps its state while the down alert speaks). ``timings`` in ms:
+    ``dns`` (the lookup, often answered from a 60 s cache; absent for an IP
+    address), ``connect`` (opening the connection: DNS, TCP and, for https, the
+    TLS handshake; absent on a pooled connection), and from the start of the
+    request ``first_byte`` (final response headers received, after any
+    redirects) and ``total``.
     """
 
     type: ClassVar[str] = "http"
@@ -319,14 +337,28 @@ class HTTPProbe(Probe[HTTPCheckConfig]):
             )
         latency_ms = (end - start) * 1000
         failures = self._judge(response, body, truncated, latency_ms)
+        notes: list[str] = []
+        values = {"response_time": latency_ms, "status_code": response.status}
+        details: dict[str, Any] = {}
+        health = self._read_health(response, body, truncated)
+        if health is not None:
+            details["health"] = health.details()
+            if health.state is HealthState.UNHEALTHY:  # even under a 200: the app says so
+                failures.append(health.summary())
+            elif health.state is HealthState.DEGRADED:
+                notes.append(health.summary())  # still OK: the app serves; a rule may alert
+            # Unhealthy leaves it out: the down alert speaks, a degraded one keeps its state.
+            if health.state is not HealthState.UNHEALTHY:
+                values["health_degraded"] = int(health.state is HealthState.DEGRADED)
         return self.new_result(
             CheckStatus.FAILING if failures else CheckStatus.OK,
             started_at,
             latency_ms=latency_ms,
-            message="; ".join(failures),
+            message="; ".join(failures + notes),
             code=response.status,
-            values={"response_time": latency_ms, "status_code": response.status},
+            values=values,
             timings=self._timings(timings, start, headers_at, end),
+            details=details,
         )
 
     async def _read_body(self, response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
@@ -334,6 +366,8 @@ class HTTPProbe(Probe[HTTPCheckConfig]):
         limit = self._max_body + 1  # one byte more tells a cut body from an exact fit
         content = response.content
         keep = self._reads_body
+        # A JSON answer may be a health document: keep it if it is small enough to be one.
+        keep_for_health = not keep and is_json_media(response.headers.get(hdrs.CONTENT_TYPE))
         chunks: list[bytes] = []
         size = 0
         while size < limit:
@@ -343,13 +377,27 @@ class HTTPProbe(Probe[HTTPCheckConfig]):
             size += len(chunk)
             if keep:
                 chunks.append(chunk)
+            elif keep_for_health:
+                if size > HEALTH_BODY_LIMIT:
+                    keep_for_health = False
+                    chunks.clear()
+                else:
+                    chunks.append(chunk)
         truncated = size > self._max_body
         if truncated:
             response.close()  # the rest is never read: drop the connection, not drain it
-        if not keep:
+        if not chunks:
             return b"", truncated
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         return body[: self._max_body], truncated
+
+    @staticmethod
+    def _read_health(
+        response: aiohttp.ClientResponse, body: bytes, truncated: bool
+    ) -> HealthDocument | None:
+        if not body or truncated:
+            return None
+        return read_health(response.headers.get(hdrs.CONTENT_TYPE), body)
 
     def _judge(
         self, response: aiohttp.ClientResponse, body: bytes, truncated: bool, latency_ms: float

@@ -13,8 +13,7 @@ _PROBES: dict[str, type[Probe[Any]]] = {}
 # accepts them (so a config written for the brief validates) and the scheduler
 # skips them with a warning until their probe exists.
 PLANNED_TYPES: frozenset[str] = frozenset(
-    {"deploy", "error_rate", "system", "database", "heartbeat", "tls", "tcp", "dns",
-     "command", "metric"}
+    {"heartbeat", "tls", "tcp", "dns", "command", "metric"}
 )
 
 P = TypeVar("P", bound=type[Probe[Any]])

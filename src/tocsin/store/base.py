@@ -30,6 +30,7 @@ from tocsin.alerting.model import (
     Incident,
     Silence,
 )
+from tocsin.platforms.events import DeployEvent
 from tocsin.probes.base import CheckResult
 
 
@@ -50,7 +51,7 @@ class Store(ABC):
 
     Results: history per check, and the latest result of each. Alerting: the
     state of every alert and its lifecycle events, incidents, the delivery
-    outbox, and silences.
+    outbox, and silences. Deploys: every platform deploy a check saw.
     """
 
     @property
@@ -203,6 +204,21 @@ class Store(ABC):
         An active silence ends now; a pending one starts and ends now; an
         expired one keeps its times.
         """
+
+    # -- deploys ---------------------------------------------------------------
+
+    @abstractmethod
+    def record_deploys(self, events: Sequence[DeployEvent]) -> None:
+        """Store the deploys checks saw, one transaction for all: upserted by ``deploy_id``.
+
+        A stored deploy is replaced (its status changed); within ``events`` the
+        last event of a deploy wins.
+        """
+
+    @abstractmethod
+    def list_deploys(self, service: str | None = None, since: float | None = None,
+                     limit: int = 100) -> list[DeployEvent]:
+        """Deploys (of one service, or of all) created at or after ``since``, newest first."""
 
     @abstractmethod
     def close(self) -> None:

@@ -17,6 +17,10 @@ there before any attempt to send it, and ``key`` (its idempotency key) is
 unique, so enqueueing the same notification twice stores it once.
 ``silences.matchers`` is JSON, ``[[name, op, value], ...]``.
 
+Version 3 adds ``deploy_events``: one row per platform deploy a ``deploy``
+check saw, upserted by ``deploy_id`` when its status changes; ``seen_at`` is
+when a check first saw it in its current status.
+
 Migrations are an ordered list: version ``n`` is ``MIGRATIONS[n - 1]``. Each
 runs in its own transaction together with the row that records it in
 ``schema_version``, so a crash leaves the database at a whole version. To
@@ -175,11 +179,33 @@ def _create_alerting_tables(conn: Connection) -> None:
     metadata.create_all(conn, tables=[alerts, alert_events, incidents, deliveries, silences])
 
 
+deploy_events = Table(
+    "deploy_events",
+    metadata,
+    Column("deploy_id", String(255), primary_key=True),
+    Column("service", String(255), nullable=True),
+    Column("check", String(255), nullable=False),
+    Column("status", String(32), nullable=False),  # DeployStatus.value
+    Column("trigger", String(64), nullable=True),
+    Column("commit_id", String(255), nullable=True),
+    Column("commit_message", Text, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("finished_at", Double, nullable=True),
+    Column("seen_at", Double, nullable=False),
+    Index("ix_deploy_events_service_created", "service", "created_at"),
+)
+
+
+def _create_deploy_tables(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[deploy_events])
+
+
 Migration = Callable[[Connection], None]
 
 MIGRATIONS: list[Migration] = [
     _create_result_tables,  # 1
     _create_alerting_tables,  # 2
+    _create_deploy_tables,  # 3
 ]
 
 LATEST_VERSION = len(MIGRATIONS)
