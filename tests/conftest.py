@@ -34,6 +34,11 @@ async def target() -> AsyncIterator[Target]:
         return web.json_response({"status": "down"}, status=503)
 
     app = web.Application()
+    async def home(request: web.Request) -> web.Response:
+        return web.Response(text="<!doctype html><title>front end</title>",
+                            content_type="text/html")
+
+    app.router.add_get("/", home)
     app.router.add_get("/health", health)
     app.router.add_get("/down", down)
     runner = web.AppRunner(app, access_log=None)
