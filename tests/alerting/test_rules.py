@@ -85,7 +85,7 @@ def test_rules_load_into_the_check_config() -> None:
     loaded = load_config_text(check_alerts(
         "{when: down, severity: P1, remediate: restart}",
         "{when: 'response_time > 1000ms', severity: P2, for: 5m, runbook: https://x/rb}",
-    ), env={})
+    ) + "remediation:\n  restart: {action: command, argv: [/bin/true]}\n", env={})
     down, slow = loaded.checks[0].config.alerts
     assert (down.metric, down.effective_confirm, down.retry_interval, down.recover) == (
         "down", 1, 2.0, 2)

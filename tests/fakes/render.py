@@ -9,6 +9,8 @@ a method a path does not take (405). Every answer carries ``Ratelimit-Limit``,
 ``Ratelimit-Remaining`` and ``Ratelimit-Reset``.
 
 State the tests change: ``services`` (each with its deploys, newest first),
+what a restart brings back (:meth:`FakeRender.on_restart`; without it, or after
+:meth:`FakeRender.break_restarts`, a restart is accepted and nothing recovers),
 ``new_deploy_status`` (201 with the deploy, or 202 without a body), scripted
 answers (:meth:`FakeRender.fail_next`, :meth:`FakeRender.malformed_next`,
 :meth:`FakeRender.hang_next`), and the rate-limit headers. ``requests`` logs
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -64,6 +67,9 @@ class FakeService:
     suspended: str = "not_suspended"
     deploys: list[dict[str, Any]] = field(default_factory=list)
     restarts: int = 0
+    # Called ``restart_delay`` seconds after each accepted restart (sync or async).
+    on_restart: Callable[[], Awaitable[None] | None] | None = None
+    restart_delay: float = 0.5
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "type": self.type,
@@ -96,6 +102,7 @@ class FakeRender:
         self._scripts: list[_Scripted] = []
         self._release = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- state ----------------------------------------------------------------
 
@@ -128,6 +135,35 @@ class FakeRender:
                                "registryCredential": None}
         self.services[service_id].deploys.insert(0, deploy)
         return deploy
+
+    def on_restart(self, service_id: str, callback: Callable[[], Awaitable[None] | None], *,
+                   delay: float = 0.5) -> None:
+        """After each accepted restart of the service, call ``callback`` ``delay`` s later.
+
+        The callback brings the service back, e.g. sets a local target healthy.
+        """
+        service = self.services[service_id]
+        service.on_restart, service.restart_delay = callback, delay
+
+    def break_restarts(self, service_id: str) -> None:
+        """Restarts of the service are accepted (200) and bring nothing back."""
+        self.services[service_id].on_restart = None
+
+    def _restarted(self, service: FakeService) -> None:
+        service.restarts += 1
+        callback, delay = service.on_restart, service.restart_delay
+        if callback is None:
+            return
+
+        async def recover() -> None:
+            await asyncio.sleep(delay)
+            result = callback()
+            if result is not None:
+                await result
+
+        task = asyncio.get_running_loop().create_task(recover())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def set_status(self, service_id: str, deploy_id: str, status: str) -> None:
         for deploy in self.services[service_id].deploys:
@@ -232,7 +268,7 @@ class FakeRender:
         if rest == ["restart"] and method == "POST":
             if body:
                 return self._error(400, "restart takes no body")
-            service.restarts += 1
+            self._restarted(service)
             return web.Response(status=200, headers=self._headers())
         if rest == ["rollback"] and method == "POST":
             return self._rollback(service, request, body)
@@ -308,8 +344,15 @@ class FakeRender:
         target = next((d for d in service.deploys if d["id"] == document["deployId"]), None)
         if target is None:
             return self._error(404, f"not found: {document['deployId']}")
+        # Render keeps the old build, so a rollback goes live at once and what was
+        # live is deactivated.
         commit = target["commit"]
-        deploy = self.add_deploy(service.id, "created", trigger="rollback", finished=None,
+        for deploy in service.deploys:
+            if deploy["status"] == "live":
+                deploy["status"] = "deactivated"
+        now = datetime.now(UTC)
+        deploy = self.add_deploy(service.id, "live", trigger="rollback",
+                                 created=now - timedelta(seconds=30), finished=now,
                                  commit_id=commit["id"] if commit else None,
                                  commit_message=commit["message"] if commit else "")
         return self._json(deploy, 201)
@@ -327,5 +370,7 @@ class FakeRender:
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
                         traceback: TracebackType | None) -> None:
         self._release.set()
+        for task in list(self._background):
+            task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -35,6 +35,7 @@ from tocsin.platforms.base import PlatformConfig
 from tocsin.probes.base import CheckConfig
 from tocsin.probes.database import DatabaseCheckConfig
 from tocsin.probes.system import SystemCheckConfig
+from tocsin.remediation.policy import RemediationSettings
 
 PLANNED_TAG = "planned"
 """The union tag (it appears in pydantic error locations) of :class:`PlannedCheckConfig`."""
@@ -199,7 +200,9 @@ class TocsinConfig(_Section):
     platforms: Annotated[dict[str, PlatformConfig], BeforeValidator(_none_as_empty_mapping)] = (
         Field(default_factory=dict))
     channels: dict[str, Any] = Field(default_factory=dict)  # typed in config_model()
-    remediation: Any = None
+    # Named fixes that alert rules name in `remediate:` (tocsin.config.references).
+    remediation: Annotated[RemediationSettings, BeforeValidator(_none_as_empty_mapping)] = (
+        Field(default_factory=RemediationSettings))
     slos: Any = None
     reports: Any = None
     silences: Any = None

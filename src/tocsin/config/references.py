@@ -3,7 +3,10 @@
 - every channel a policy names (``channels``, ``escalation``) is a key of ``channels:``;
 - no two alert rules of one check share a fingerprint (``<check>:<metric>``);
 - every platform a service or check names is a key of ``platforms:``, and a
-  ``deploy`` check has a platform service (its own, or its service's).
+  ``deploy`` check has a platform service (its own, or its service's);
+- every remediation an alert rule names (``remediate:``) is a policy under
+  ``remediation:``, and one whose action is ``platform.*`` is named only on a
+  check with a platform service.
 
 Like :mod:`tocsin.config.resolve`, these run on the interpolated data so that
 they report alongside schema errors.
@@ -18,6 +21,7 @@ from typing import Any
 from tocsin.alerting.conditions import parse_condition
 from tocsin.config.issues import ConfigIssue, KeyPath, format_key_path, line_of
 from tocsin.config.resolve import check_name, raw_checks
+from tocsin.remediation.policy import MODE_KEY, PLATFORM_ACTION_PREFIX
 
 _SEVERITIES = ("P1", "P2", "P3", "P4")
 _CHANNEL_LISTS = ("channels", "escalation")
@@ -36,6 +40,7 @@ def reference_issues(data: Any, file: str, lines: Mapping[KeyPath, int]) -> list
     _channel_fallbacks(data, issue)
     _duplicate_fingerprints(data, issue, lines)
     _platform_references(data, issue)
+    _remediation_references(data, issue)
     return issues
 
 
@@ -179,3 +184,47 @@ def _platform_hint(name: str, known: Sequence[str]) -> str:
     if close:
         return f" (did you mean {close[0]!r}?)"
     return f" (configured platforms: {', '.join(known)})"
+
+
+def _remediation_references(data: Mapping[str, Any], issue: Any) -> None:
+    """A rule's ``remediate:`` names a policy; a platform action needs a platform service."""
+    section = data.get("remediation")
+    policies = ({str(name): policy for name, policy in section.items() if name != MODE_KEY}
+                if isinstance(section, Mapping) else {})
+    known = sorted(policies)
+    services = data.get("services")
+    for service, check_path, check in raw_checks(data):
+        rules = check.get("alerts")
+        for index, rule in enumerate(rules if isinstance(rules, list) else []):
+            name = rule.get("remediate") if isinstance(rule, Mapping) else None
+            if not isinstance(name, str):
+                continue
+            path: KeyPath = (*check_path, "alerts", index, "remediate")
+            if name not in policies:
+                issue(path, f"unknown remediation {name!r}{_remediation_hint(name, known)}")
+                continue
+            policy = policies[name]
+            action = policy.get("action") if isinstance(policy, Mapping) else None
+            if not (isinstance(action, str) and action.startswith(PLATFORM_ACTION_PREFIX)):
+                continue
+            body = services.get(service) if isinstance(services, Mapping) and service else None
+            if not _has_platform_service(body, check):
+                where = f"service {service!r}" if service is not None else "a host check"
+                issue(path, f"remediation {name!r} runs {action}, but {where} has no platform: "
+                            "set `platform: {name, service_id}` on the service")
+
+
+def _has_platform_service(service: Any, check: Mapping[str, Any]) -> bool:
+    own = service.get("platform") if isinstance(service, Mapping) else None
+    service_platform = own if isinstance(own, Mapping) else {}
+    return bool((check.get("platform") or service_platform.get("name"))
+                and (check.get("service_id") or service_platform.get("service_id")))
+
+
+def _remediation_hint(name: str, known: Sequence[str]) -> str:
+    if not known:
+        return " (no remediations are configured: add it under `remediation:`)"
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (configured remediations: {', '.join(known)})"

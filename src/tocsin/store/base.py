@@ -32,6 +32,8 @@ from tocsin.alerting.model import (
 )
 from tocsin.platforms.events import DeployEvent
 from tocsin.probes.base import CheckResult
+from tocsin.remediation.audit import RemediationAttempt
+from tocsin.remediation.policy import DisabledRemediation
 
 
 class StoreError(Exception):
@@ -52,6 +54,8 @@ class Store(ABC):
     Results: history per check, and the latest result of each. Alerting: the
     state of every alert and its lifecycle events, incidents, the delivery
     outbox, and silences. Deploys: every platform deploy a check saw.
+    Remediation: the audit log of attempts, and the services disabled after
+    a spent budget.
     """
 
     @property
@@ -219,6 +223,50 @@ class Store(ABC):
     def list_deploys(self, service: str | None = None, since: float | None = None,
                      limit: int = 100) -> list[DeployEvent]:
         """Deploys (of one service, or of all) created at or after ``since``, newest first."""
+
+    # -- remediation -----------------------------------------------------------
+
+    @abstractmethod
+    def add_attempt(self, attempt: RemediationAttempt) -> int:
+        """Append ``attempt`` to the audit log (its ``id`` is ignored); return its new id."""
+
+    @abstractmethod
+    def update_attempt(self, attempt: RemediationAttempt) -> None:
+        """Store the new state of a stored attempt, found by ``id``.
+
+        Raises :class:`StoreError` when ``id`` is None or no attempt has it.
+        """
+
+    @abstractmethod
+    def list_attempts(self, service: str | None = None, since: float | None = None,
+                      limit: int = 100, offset: int = 0) -> tuple[list[RemediationAttempt], int]:
+        """One page of attempts (of one service, or of all) started at or after ``since``,
+        newest first, and how many match in all."""
+
+    @abstractmethod
+    def attempts_since(self, service: str, policy: str,
+                       since: float) -> list[RemediationAttempt]:
+        """Attempts of ``policy`` on ``service`` started at or after ``since``, oldest first."""
+
+    @abstractmethod
+    def unfinished_attempts(self) -> list[RemediationAttempt]:
+        """Attempts still started, acted or verifying (to resume after a crash), oldest first."""
+
+    @abstractmethod
+    def disable_remediation(self, service: str, policy: str, reason: str, at: float) -> None:
+        """Stop remediating ``service`` until :meth:`enable_remediation`.
+
+        ``policy`` is the one that spent its budget. Disabling a disabled service keeps
+        the first record.
+        """
+
+    @abstractmethod
+    def enable_remediation(self, service: str) -> bool:
+        """Let remediation act on ``service`` again; False when it was not disabled."""
+
+    @abstractmethod
+    def disabled_services(self) -> dict[str, DisabledRemediation]:
+        """Every service whose remediation is disabled, by service name."""
 
     @abstractmethod
     def close(self) -> None:

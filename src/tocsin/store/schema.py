@@ -21,6 +21,12 @@ Version 3 adds ``deploy_events``: one row per platform deploy a ``deploy``
 check saw, upserted by ``deploy_id`` when its status changes; ``seen_at`` is
 when a check first saw it in its current status.
 
+Version 4 adds the remediation audit log. ``remediation_attempts`` holds one
+row per attempt, inserted before its action runs and updated as it moves on
+(``inputs`` is JSON, redacted by the caller; ``answer`` is capped).
+``remediation_disabled`` holds one row per service whose remediation stopped
+after a budget was spent, until a person enables it again.
+
 Migrations are an ordered list: version ``n`` is ``MIGRATIONS[n - 1]``. Each
 runs in its own transaction together with the row that records it in
 ``schema_version``, so a crash leaves the database at a whole version. To
@@ -200,12 +206,48 @@ def _create_deploy_tables(conn: Connection) -> None:
     metadata.create_all(conn, tables=[deploy_events])
 
 
+remediation_attempts = Table(
+    "remediation_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service", String(255), nullable=False),
+    Column("fingerprint", String(1024), nullable=False),
+    Column("policy", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("mode", String(16), nullable=False),  # RemediationMode.value
+    Column("started_at", Double, nullable=False),
+    Column("finished_at", Double, nullable=True),
+    Column("state", String(16), nullable=False),  # AttemptState.value
+    Column("inputs", Text, nullable=False),  # JSON, secrets redacted
+    Column("answer", Text, nullable=True),
+    Column("verification", Text, nullable=True),
+    Column("duration_s", Double, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_remediation_attempts_service_policy_started", "service", "policy", "started_at"),
+    Index("ix_remediation_attempts_state", "state"),
+)
+
+remediation_disabled = Table(
+    "remediation_disabled",
+    metadata,
+    Column("service", String(255), primary_key=True),
+    Column("policy", String(255), nullable=False),
+    Column("disabled_at", Double, nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+
+def _create_remediation_tables(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[remediation_attempts, remediation_disabled])
+
+
 Migration = Callable[[Connection], None]
 
 MIGRATIONS: list[Migration] = [
     _create_result_tables,  # 1
     _create_alerting_tables,  # 2
     _create_deploy_tables,  # 3
+    _create_remediation_tables,  # 4
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

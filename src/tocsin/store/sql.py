@@ -4,7 +4,8 @@ Every backend is this class plus a few :class:`DialectHooks` — the pieces SQL
 does not say portably (upserts, insert-unless-present, which driver errors are
 transient). A backend module builds the engine and the hooks; nothing here
 names a database. The alerting methods live in :mod:`tocsin.store.alerts_sql`,
-the deploy events in :mod:`tocsin.store.deploys_sql`.
+the deploy events in :mod:`tocsin.store.deploys_sql`, the remediation audit
+log in :mod:`tocsin.store.remediation_sql`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from tocsin.store import schema
 from tocsin.store.alerts_sql import AlertingSQL
 from tocsin.store.base import SchemaError, StoreError
 from tocsin.store.deploys_sql import DeploysSQL
+from tocsin.store.remediation_sql import RemediationSQL
 from tocsin.store.schema import checks, latest_results, results
 
 #: Execution option set on connections whose transaction will write. A backend
@@ -67,7 +69,7 @@ def describe(exc: DBAPIError) -> str:
     return f"{type(exc.orig).__name__}: {exc.orig}"
 
 
-class SQLStore(AlertingSQL, DeploysSQL):
+class SQLStore(AlertingSQL, DeploysSQL, RemediationSQL):
     """A :class:`Store` over one SQLAlchemy engine."""
 
     def __init__(self, engine: Engine, *, url: str, hooks: DialectHooks) -> None:

@@ -1,0 +1,195 @@
+"""``action: command``: run a fixer program, without a shell, in a clean environment.
+
+``argv`` is executed directly (``asyncio.create_subprocess_exec``): no shell,
+so nothing in an alert's text can inject a command. The program sees only
+``PATH``, ``HOME`` and ``LANG`` (from Tocsin's own environment, when set), the
+configured ``env``, and the alert::
+
+    TOCSIN_ALERT_FINGERPRINT  TOCSIN_ALERT_SERVICE  TOCSIN_ALERT_CHECK
+    TOCSIN_ALERT_SEVERITY (P1…P4)  TOCSIN_ALERT_SUMMARY  TOCSIN_ALERT_MESSAGE
+    TOCSIN_ALERT_VALUE (empty when none)
+
+Nothing else of Tocsin's environment (API keys, database passwords) leaks in.
+
+stdout and stderr are read together, incrementally: the first ``output_cap``
+bytes are kept (then ``… (truncated)``), the rest drained and counted, so a
+program printing gigabytes costs no memory and cannot block on a full pipe.
+
+- exit 0: accepted, ``detail`` the output;
+- exit non-zero: a transient RemediationError with the code and the output's
+  tail. A failing fixer is a failed *attempt*: the policy's attempt budget
+  decides whether to run it again, then escalates;
+- cannot start (not found, not executable): permanent;
+- over ``timeout``: the program runs in its own session, and its whole process
+  group (children included) is killed with SIGKILL. A program that leaves a
+  background child holding its output open is waited for too (until the
+  timeout): redirect a daemon's output (``>/dev/null 2>&1 &``).
+
+Values of ``env`` entries whose names look secret (``*_TOKEN``, ``*_KEY``, …)
+are masked in the output Tocsin keeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import os
+import re
+import signal
+from collections.abc import Mapping
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import ConfigDict, Field, SecretStr, field_validator
+
+from tocsin.config.durations import Size
+from tocsin.config.secrets import Redactor, looks_secret
+from tocsin.remediation.base import (
+    Action,
+    ActionConfig,
+    ActionOutcome,
+    ActionRequest,
+    RemediationError,
+)
+from tocsin.remediation.registry import register
+
+DEFAULT_OUTPUT_CAP = 64 * 1024
+TAIL = 2000  # characters of output quoted in a failure message
+INHERITED = ("PATH", "HOME", "LANG")
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CHUNK = 64 * 1024
+
+
+class CommandConfig(ActionConfig):
+    """``action: command``: ``argv`` (program and arguments), extra ``env``, ``output_cap``."""
+
+    # The URL, header and env values are secrets: a refusal never repeats what was given.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    action: Literal["command"]
+    argv: Annotated[list[str], Field(min_length=1)]
+    env: dict[str, SecretStr] = Field(default_factory=dict)
+    output_cap: Annotated[Size, Field(ge=1024)] = DEFAULT_OUTPUT_CAP
+
+    @field_validator("argv")
+    @classmethod
+    def _program_is_named(cls, argv: list[str]) -> list[str]:
+        if not argv[0].strip():
+            raise ValueError("argv[0] must name the program, e.g. [/opt/fix/restart.sh, --hard]")
+        if any("\x00" in arg for arg in argv):
+            raise ValueError("an argument holds a NUL character")
+        return argv
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, value in env.items():
+            if not _ENV_NAME.fullmatch(name):
+                raise ValueError(f"invalid environment variable name {name!r}")
+            if name.startswith("TOCSIN_ALERT_"):
+                raise ValueError(f"{name} is set by Tocsin from the alert")
+            if "\x00" in value.get_secret_value():
+                raise ValueError(f"the value of {name} holds a NUL character")
+        return env
+
+
+def alert_environment(request: ActionRequest) -> dict[str, str]:
+    """The ``TOCSIN_ALERT_*`` variables describing ``request``'s alert."""
+    value = "" if request.value is None else f"{request.value:g}"
+    return {
+        "TOCSIN_ALERT_FINGERPRINT": request.fingerprint,
+        "TOCSIN_ALERT_SERVICE": request.service or "",
+        "TOCSIN_ALERT_CHECK": request.check,
+        "TOCSIN_ALERT_SEVERITY": request.severity.value,
+        "TOCSIN_ALERT_SUMMARY": request.summary,
+        "TOCSIN_ALERT_MESSAGE": request.message,
+        "TOCSIN_ALERT_VALUE": value,
+    }
+
+
+def clean_environment(extra: Mapping[str, str], request: ActionRequest,
+                      parent: Mapping[str, str] | None = None) -> dict[str, str]:
+    """PATH, HOME, LANG from ``parent`` (``os.environ``), then ``extra``, then the alert."""
+    parent = os.environ if parent is None else parent
+    env = {name: parent[name] for name in INHERITED if name in parent}
+    env.setdefault("PATH", DEFAULT_PATH)
+    env.update(extra)
+    env.update({name: text.replace("\x00", "") for name, text in
+                alert_environment(request).items()})
+    return env
+
+
+class _CappedOutput:
+    """The first ``cap`` bytes of a stream, and how many bytes it held in all."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.kept = bytearray()
+        self.tail = b""  # the last TAIL bytes, for a failure message
+        self.total = 0
+
+    async def drain(self, stream: asyncio.StreamReader) -> None:
+        while chunk := await stream.read(_CHUNK):
+            self.total += len(chunk)
+            self.tail = (self.tail + chunk)[-TAIL:]
+            room = self.cap - len(self.kept)
+            if room > 0:
+                self.kept += chunk[:room]
+
+    def text(self) -> str:
+        text = self.kept.decode("utf-8", errors="replace")
+        if self.total > len(self.kept):
+            text += f"\n… (truncated: {self.total} bytes in all, first {len(self.kept)} kept)"
+        return text
+
+
+def _kill_group(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
+        os.killpg(process.pid, signal.SIGKILL)  # its own session: pgid == pid
+
+
+@register
+class CommandAction(Action[CommandConfig]):
+    """Run ``argv``; exit 0 is accepted, anything else a failed attempt."""
+
+    name: ClassVar[str] = "command"
+    config_model: ClassVar[builtins.type[ActionConfig]] = CommandConfig
+
+    def __init__(self, config: CommandConfig) -> None:
+        super().__init__(config)
+        self._redactor = Redactor(value.get_secret_value() for name, value in config.env.items()
+                                  if looks_secret(name))
+
+    async def attempt(self, request: ActionRequest) -> ActionOutcome:
+        extra = {name: value.get_secret_value() for name, value in self.config.env.items()}
+        program = self.config.argv[0]
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *self.config.argv, env=clean_environment(extra, request),
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        except OSError as error:
+            raise RemediationError(f"{self.name} for {request.who}: cannot run {program}: "
+                                   f"{error.strerror or type(error).__name__}",
+                                   permanent=True) from None
+        output = _CappedOutput(self.config.output_cap)
+        try:
+            assert process.stdout is not None
+            await output.drain(process.stdout)
+            code = await process.wait()
+        except BaseException:
+            # Cancelled (the timeout): kill the program and whatever it started, even
+            # when the program itself has exited and a child still holds the pipe.
+            _kill_group(process)
+            await asyncio.shield(process.wait())
+            raise
+        text = self._redactor.redact(output.text())
+        if code == 0:
+            return ActionOutcome(True, text, {"exit_code": 0, "output_bytes": output.total})
+        tail = self._redactor.redact(output.tail.decode("utf-8", errors="replace"))
+        how = (f"killed by signal {-code}" if code < 0 else f"exited with code {code}")
+        message = f"{self.name} for {request.who}: {program} {how}"
+        if tail.strip():
+            message += f"; output ends: {tail.strip()}"
+        raise RemediationError(message, permanent=False)
