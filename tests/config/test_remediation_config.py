@@ -138,3 +138,20 @@ def test_example_configs_type_their_remediation() -> None:
             "platform.restart", 30.0, 3)
         assert (rollback.action, rollback.verify_after, rollback.max_attempts, rollback.per) == (
             "platform.rollback", 120.0, 1, 3600.0)
+
+
+def test_an_action_option_with_a_typo_is_refused_with_its_line() -> None:
+    from tocsin.config import ConfigError, load_config_text
+
+    text = "remediation:\n  fix: {action: command, argvv: [/bin/true]}\n"
+    try:
+        load_config_text(text, "t.yaml", env={})
+    except ConfigError as error:
+        messages = [str(issue) for issue in error.issues]
+    else:
+        raise AssertionError("accepted a typo")
+    assert any(m.startswith("t.yaml:2: remediation.fix") and "argvv" in m for m in messages), \
+        messages
+    loaded = load_config_text("remediation:\n  fix: {action: command, argv: [/bin/true]}\n",
+                              "t.yaml", env={})
+    assert loaded.config.remediation.policies["fix"].action_config.action == "command"

@@ -21,9 +21,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tocsin.config.durations import Duration, format_duration
+from tocsin.remediation.base import ActionConfig
 
 KNOWN_ACTIONS = frozenset({
     "platform.restart", "platform.rollback", "platform.redeploy", "command", "webhook",
@@ -60,6 +69,7 @@ class RemediationPolicy(BaseModel):
     per: Duration = 3600.0
     cooldown: Duration = 0.0
     during_silence: bool = False  # act even while the alert is silenced or in maintenance
+    _action_config: ActionConfig | None = PrivateAttr(default=None)
 
     @field_validator("action")
     @classmethod
@@ -77,6 +87,37 @@ class RemediationPolicy(BaseModel):
         if seconds <= 0:
             raise ValueError("per must be longer than zero, e.g. 1h")
         return seconds
+
+    @model_validator(mode="after")
+    def _action_options_fit_the_action(self) -> RemediationPolicy:
+        # The action's own keys (argv, url, clear_cache, timeout, …) are checked by
+        # the action's config model, so a typo is an error here, not at 3 a.m.
+        from tocsin.remediation.registry import action_types
+
+        action = action_types().get(self.action)
+        if action is None:
+            return self
+        try:
+            config = action.config_model.model_validate(
+                {"action": self.action, **self.action_options})
+        except ValidationError as error:
+            problems = []
+            for detail in error.errors():
+                where = ".".join(str(part) for part in detail["loc"])
+                if detail["type"] == "extra_forbidden":
+                    problems.append(f"unknown key {where!r} for action {self.action}")
+                else:
+                    message = str(detail["msg"]).removeprefix("Value error, ")
+                    problems.append(f"{where}: {message}" if where else message)
+            raise ValueError("; ".join(problems)) from None
+        self._action_config = config
+        return self
+
+    @property
+    def action_config(self) -> ActionConfig:
+        """The action's validated config, ready for :func:`build_action`."""
+        assert self._action_config is not None
+        return self._action_config
 
     @property
     def acts_on_platform(self) -> bool:
