@@ -23,7 +23,8 @@ from tocsin.alerting.pipeline import Alerting
 from tocsin.config import ConfigError, LoadedConfig, Redactor, load_config
 from tocsin.platforms.events import DeployRecorder
 from tocsin.probes import CheckResult, CheckSpec, Probe, ProbeContext, build_probe
-from tocsin.scheduler import Scheduler
+from tocsin.remediation.base import PlatformHandle
+from tocsin.scheduler import Scheduler, run_bounded
 from tocsin.store import ResultWriter, Store, open_store
 
 if TYPE_CHECKING:
@@ -146,11 +147,27 @@ class Runtime:
             concurrency=settings.concurrency, jitter=settings.jitter,
         )
         self.alerting = Alerting(loaded, self.store, self.clock, recheck=self.scheduler.run_soon,
-                                 base_url=self._base_url(loaded))
+                                 base_url=self._base_url(loaded),
+                                 probe_recheck=self._recheck, platform_for=self._platform_for)
         self.scheduler.add_sink(self.alerting.engine.observe)
         await self.alerting.start()
         self.scheduler.set_probes(build_probes(loaded.checks, self.context))
         self.scheduler.start()
+
+    async def _recheck(self, check: str) -> CheckResult:
+        """A real run of ``check``'s probe now, bounded by its timeout (a remediation verifies)."""
+        probe = self.scheduler.probe(check) if self.scheduler is not None else None
+        if probe is None:
+            raise LookupError(f"check {check!r} is not scheduled")
+        return await run_bounded(probe)
+
+    def _platform_for(self, check: str) -> PlatformHandle | None:
+        """The platform service ``check`` watches, through the shared platform clients."""
+        spec = next((spec for spec in self.checks if spec.name == check), None)
+        if spec is None or spec.platform is None:
+            return None
+        return PlatformHandle(self.context.platforms.client(spec.platform),
+                              spec.platform.service_id)
 
     def _base_url(self, loaded: LoadedConfig) -> str:
         """What notifications link to: the configured URL, else where the web server listens."""

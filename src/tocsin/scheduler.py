@@ -132,6 +132,11 @@ class Scheduler:
     def checks(self) -> dict[str, CheckSpec[Any]]:
         return {name: entry.probe.spec for name, entry in self._entries.items()}
 
+    def probe(self, name: str) -> Probe[Any] | None:
+        """The scheduled probe of check ``name``, if there is one."""
+        entry = self._entries.get(name)
+        return entry.probe if entry is not None else None
+
     def set_probes(self, probes: Iterable[Probe[Any]]) -> None:
         """Replace the scheduled set. Unchanged checks keep their phase and any run in flight."""
         loop_now = asyncio.get_running_loop().time()

@@ -317,3 +317,22 @@ async def test_an_ack_link_for_an_alert_acked_meanwhile_names_who_did(server: Se
     status, page = await server.call("POST", link.path, data={**query, "by": "bob"})
     assert status == 200
     assert "Acknowledged by alice" in page and "bob" not in page
+
+
+async def test_remediation_log_lists_attempts_and_enable_re_enables(server: Server) -> None:
+    from tocsin.remediation.audit import AttemptState, RemediationAttempt
+
+    store = server.runtime.require_store()
+    store.add_attempt(RemediationAttempt(
+        service="backend", fingerprint=FINGERPRINT, policy="restart",
+        action="platform.restart", started_at=time.time(), state=AttemptState.REFUSED,
+        error="exhausted"))
+    store.disable_remediation("backend", "restart", "exhausted", time.time())
+    status, body = await server.call("GET", "/api/v1/remediation/attempts?service=backend")
+    assert status == 200 and body["total"] == 1
+    assert body["items"][0]["state"] == "refused"
+    assert [d["service"] for d in body["disabled"]] == ["backend"]
+    status, _ = await server.call("POST", "/api/v1/remediation/backend/enable")
+    assert status == 200 and store.disabled_services() == {}
+    status, _ = await server.call("POST", "/api/v1/remediation/backend/enable")
+    assert status == 404

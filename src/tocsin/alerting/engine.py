@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tocsin.alerting import lifecycle, notices
@@ -103,16 +103,18 @@ class EngineSettings:
 
 Persist = Callable[[AlertingBatch], None]
 Recheck = Callable[[str, float], None]  # check name, delay in seconds
+OnFiring = Callable[[Alert, AlertRule], None]  # an alert of a rule with `remediate:` fired
 
 
 class AlertEngine:
     """Owns every alert's state while the process runs; the store keeps a copy."""
 
     def __init__(self, settings: EngineSettings, clock: Clock, persist: Persist,
-                 recheck: Recheck | None = None) -> None:
+                 recheck: Recheck | None = None, on_firing: OnFiring | None = None) -> None:
         self.clock = clock
         self.persist = persist
         self.recheck = recheck
+        self.on_firing = on_firing  # the remediator's entry point, if remediation is configured
         self.alerts: dict[str, Alert] = {}
         self.incidents: dict[str, Incident] = {}  # open incidents by group (service or check)
         self.silences: dict[str, Silence] = {}
@@ -206,6 +208,11 @@ class AlertEngine:
             self._notify_flapping(alert, now, batch)
         elif step.event is not None and step.event.to_state is AlertState.FIRING:
             self._route_firing(alert, now, batch)
+            if rule.remediate is not None and self.on_firing is not None:
+                try:
+                    self.on_firing(alert.copy(), rule)
+                except Exception:  # remediation must never cost the alert its routing
+                    log.exception("remediation hook failed for %s", alert.fingerprint)
         elif step.event is not None and step.event.to_state is AlertState.RESOLVED:
             self._route_resolved(alert, now, batch)
         elif was_flapping and not alert.flapping and alert.state.is_open and not alert.notified:
@@ -462,6 +469,27 @@ class AlertEngine:
             self._route_firing(alert, now, batch)
         elif step.event.to_state is AlertState.RESOLVED:
             self._route_resolved(alert, now, batch)
+        self.persist(batch)
+
+    def notify_remediation(self, fingerprint: str, kind: NotificationKind, text: str, *,
+                           escalate: bool = False) -> None:
+        """Tell an alert's channels what its remediation did, joining its open incident.
+
+        ``text`` stands in for the alert's summary. ``escalate`` also tells the
+        severity's escalation channels at once (a failed recovery). An alert
+        that is silenced or unknown is not told about.
+        """
+        alert = self.alerts.get(fingerprint)
+        if alert is None or alert.silenced:
+            log.info("remediation of %s: %s (not notified)", fingerprint, text)
+            return
+        now = self.clock.now()
+        batch = AlertingBatch()
+        snapshot = replace(self._snapshot(alert), summary=text, description=alert.summary)
+        if escalate and alert.state.is_open:
+            alert.escalated = True
+        self._send(kind, [alert], self.incidents.get(self._group_key(alert)), now, batch,
+                   escalated=escalate, snapshots=[snapshot])
         self.persist(batch)
 
     def drill(self, severity: Severity, channel: str | None = None) -> list[Delivery]:

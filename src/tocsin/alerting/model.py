@@ -115,6 +115,10 @@ class NotificationKind(enum.Enum):
     FLAPPING = "flapping"
     DIGEST = "digest"
     TEST = "test"  # a drill
+    REMEDIATION = "remediation"  # a remediation started, or would have (passive mode)
+    REMEDIATION_EXHAUSTED = "remediation_exhausted"  # budget spent: a person must step in
+    RECOVERED = "recovered"  # a remediation's verification passed
+    RECOVERY_FAILED = "recovery_failed"  # a remediation failed or did not bring it back
 
 
 @dataclass(frozen=True)

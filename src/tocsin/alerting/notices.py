@@ -54,6 +54,14 @@ def subject(kind: NotificationKind, snaps: Sequence[AlertSnapshot], severity: Se
             return f"{severity.value} FLAPPING {first}"
         case NotificationKind.DIGEST:
             return f"Digest: {len(snaps)} alert(s) ({severity.value})"
+        case NotificationKind.REMEDIATION:
+            return f"{severity.value} REMEDIATION {first}"
+        case NotificationKind.REMEDIATION_EXHAUSTED:
+            return f"{severity.value} REMEDIATION EXHAUSTED {first}"
+        case NotificationKind.RECOVERED:
+            return f"RECOVERED {first}"
+        case NotificationKind.RECOVERY_FAILED:
+            return f"{severity.value} RECOVERY FAILED {first}"
         case _:
             return f"{severity.value} {kind.value} {first}{more}"
 

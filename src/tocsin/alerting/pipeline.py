@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tocsin.alerting.acks import AckSigner
 from tocsin.alerting.clock import Clock
@@ -20,6 +20,10 @@ from tocsin.alerting.outbox import AlertingWriter, ChannelHealth, OutboxSender
 from tocsin.channels import Channel, ChannelConfig, build_channel
 from tocsin.config import LoadedConfig, TocsinConfig
 from tocsin.store import Store
+
+if TYPE_CHECKING:
+    from tocsin.remediation.orchestrator import PlatformFor, Remediator
+    from tocsin.remediation.orchestrator import Recheck as ProbeRecheck
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +71,15 @@ class Alerting:
     """The running alerting stage of one process."""
 
     def __init__(self, loaded: LoadedConfig, store: Store, clock: Clock,
-                 recheck: Recheck | None = None, base_url: str | None = None) -> None:
-        """``base_url`` is what notifications link to (default: from the config)."""
+                 recheck: Recheck | None = None, base_url: str | None = None, *,
+                 probe_recheck: ProbeRecheck | None = None,
+                 platform_for: PlatformFor | None = None) -> None:
+        """``base_url`` is what notifications link to (default: from the config).
+
+        With ``probe_recheck`` (check name → a fresh result) and policies under
+        ``remediation:``, a :class:`Remediator` acts on alerts whose rules name one;
+        ``platform_for`` gives a check's platform service to platform actions.
+        """
         self.store = store
         self.clock = clock
         self.base_url = base_url or loaded.config.base_url
@@ -82,6 +93,23 @@ class Alerting:
             clock, self.writer.submit, recheck)
         self.engine.configure(self.engine.settings, loaded.checks)
         self._ticker: asyncio.Task[None] | None = None
+        self.remediator: Remediator | None = None
+        if probe_recheck is not None and loaded.config.remediation.policies:
+            self.remediator = self._build_remediator(loaded, probe_recheck, platform_for)
+
+    def _build_remediator(self, loaded: LoadedConfig, probe_recheck: ProbeRecheck,
+                          platform_for: PlatformFor | None) -> Remediator:
+        from tocsin.remediation.orchestrator import Remediator
+
+        engine = self.engine
+        remediator = Remediator(
+            self.store, loaded.config.remediation, self.clock,
+            platform_for=platform_for or (lambda check: None), recheck=probe_recheck,
+            notify=lambda kind, fingerprint, text, escalate: engine.notify_remediation(
+                fingerprint, kind, text, escalate=escalate),
+            current=engine.alerts.get)
+        engine.on_firing = remediator.on_firing
+        return remediator
 
     def _channel_health_changed(self, name: str, health: ChannelHealth) -> None:
         """A channel that keeps failing raises its own P2 alert, through the other channels."""
@@ -105,6 +133,8 @@ class Alerting:
         self.writer.start()
         self.sender.start()
         self._ticker = asyncio.create_task(self._tick_forever(), name="tocsin-alerting-tick")
+        if self.remediator is not None:
+            await self.remediator.resume()
 
     async def _restore_digests(self) -> None:
         now = self.clock.now()
@@ -139,12 +169,16 @@ class Alerting:
                             self.sender.channels), checks)
         for channel in old.values():
             asyncio.get_running_loop().create_task(channel.close())
+        if self.remediator is not None:
+            self.remediator.settings = loaded.config.remediation
 
     async def stop(self) -> None:
         """Save every pending state change and send what is due before returning."""
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
+        if self.remediator is not None:
+            await self.remediator.close()  # an unfinished attempt resumes at the next start
         await self.writer.close()
         try:
             await asyncio.wait_for(self.sender.deliver_due(), 10)

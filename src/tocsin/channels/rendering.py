@@ -25,12 +25,17 @@ _KIND_WORDS = {
     NotificationKind.FLAPPING: "FLAPPING",
     NotificationKind.DIGEST: "Digest",
     NotificationKind.TEST: "TEST",
+    NotificationKind.REMEDIATION: "REMEDIATION",
+    NotificationKind.REMEDIATION_EXHAUSTED: "REMEDIATION EXHAUSTED",
+    NotificationKind.RECOVERED: "RECOVERED",
+    NotificationKind.RECOVERY_FAILED: "RECOVERY FAILED",
 }
 
 # Kinds that report a problem: the ones a high-priority flag is meant for.
 PROBLEM_KINDS = frozenset({
     NotificationKind.FIRING, NotificationKind.UPDATE, NotificationKind.REPEAT,
     NotificationKind.ESCALATION, NotificationKind.FLAPPING, NotificationKind.TEST,
+    NotificationKind.RECOVERY_FAILED, NotificationKind.REMEDIATION_EXHAUSTED,
 })
 
 _UNITS = [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)]

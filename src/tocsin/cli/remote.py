@@ -238,3 +238,56 @@ def silence_expire(config_path: Path | None, url: str | None, silence_id: str) -
     with _api_errors(client, f"no silence {silence_id!r}"):
         client.delete(f"/api/v1/silences/{path_segment(silence_id)}")
     click.echo(f"expired {silence_id}")
+
+
+_ATTEMPT_STYLE = {"recovered": "green", "failed": "red", "interrupted": "yellow",
+                  "refused": "yellow", "started": "cyan", "acted": "cyan", "verifying": "cyan"}
+
+
+@main.group()
+def remediation() -> None:
+    """Remediation: the audit log, and services waiting for a person to re-enable them."""
+
+
+@remediation.command("log")
+@config_option
+@url_option
+@click.option("--service", default=None, help="Only this service's attempts.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+def remediation_log(config_path: Path | None, url: str | None, service: str | None,
+                    limit: int) -> None:
+    """List remediation attempts, newest first: action, state, verification, duration."""
+    client = _client(config_path, url)
+    with _api_errors(client, f"Tocsin at {client.base_url} has no remediation API"):
+        page = client.get("/api/v1/remediation/attempts", service=service, limit=limit)
+    items: list[dict[str, Any]] = page["items"]
+    if not items:
+        click.echo("no remediation attempts")
+    else:
+        rows = []
+        for attempt in items:
+            took = attempt["duration_s"]
+            note = attempt["error"] or attempt["verification"] or attempt["answer"] or ""
+            rows.append((_when(attempt["started_at"]), attempt["state"], attempt["service"],
+                         attempt["action"], "-" if took is None else f"{took:.0f} s", note))
+        _print_table(("STARTED", "STATE", "SERVICE", "ACTION", "TOOK", "NOTE"), rows,
+                     [_ATTEMPT_STYLE.get(attempt["state"], "default") for attempt in items])
+        if page["total"] > len(items):
+            click.echo(f"({len(items)} of {page['total']}; see more with --limit)", err=True)
+    for disabled in page.get("disabled", []):
+        if service is None or disabled["service"] == service:
+            click.echo(f"{disabled['service']}: remediation disabled since "
+                       f"{_when(disabled['disabled_at'])} ({disabled['reason']}); "
+                       f"`tocsin remediation enable {disabled['service']}`", err=True)
+
+
+@remediation.command("enable")
+@config_option
+@url_option
+@click.argument("service")
+def remediation_enable(config_path: Path | None, url: str | None, service: str) -> None:
+    """Let remediation act on SERVICE again after its attempts ran out."""
+    client = _client(config_path, url)
+    with _api_errors(client, f"remediation of {service!r} is not disabled"):
+        client.post(f"/api/v1/remediation/{path_segment(service)}/enable", {})
+    click.echo(f"remediation enabled for {service}")

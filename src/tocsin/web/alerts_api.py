@@ -31,6 +31,7 @@ from tocsin.alerting.model import (
 )
 from tocsin.alerting.silences import matches, parse_matcher
 from tocsin.config.durations import parse_duration
+from tocsin.remediation.audit import RemediationAttempt
 
 if TYPE_CHECKING:
     from tocsin.runtime import Runtime
@@ -50,6 +51,17 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "flags": {"silenced": alert.silenced, "inhibited": alert.inhibited,
                   "flapping": alert.flapping},
     }
+
+
+def attempt_json(attempt: RemediationAttempt) -> dict[str, Any]:
+    """One audit-log entry; its inputs were redacted before they were stored."""
+    return {"id": attempt.id, "service": attempt.service, "fingerprint": attempt.fingerprint,
+            "policy": attempt.policy, "action": attempt.action,
+            "started_at": attempt.started_at, "finished_at": attempt.finished_at,
+            "mode": attempt.mode.value, "state": attempt.state.value,
+            "inputs": dict(attempt.inputs), "answer": attempt.answer,
+            "verification": attempt.verification, "duration_s": attempt.duration_s,
+            "error": attempt.error}
 
 
 def silence_json(silence: Silence, now: float) -> dict[str, Any]:
@@ -171,6 +183,28 @@ def alerts_router(runtime: Runtime) -> APIRouter:
                                               offset)
         return {"total": total, "limit": limit, "offset": offset,
                 "items": [delivery_json(d) for d in rows]}
+
+    @router.get("/api/v1/remediation/attempts")
+    async def list_attempts(service: str | None = None,
+                            limit: int = Query(100, ge=1, le=1000),
+                            offset: int = Query(0, ge=0)) -> dict[str, Any]:
+        """The remediation audit log, newest first, and the services waiting for a person."""
+        store = runtime.require_store()
+        rows, total = await asyncio.to_thread(store.list_attempts, service, None, limit, offset)
+        disabled = await asyncio.to_thread(store.disabled_services)
+        return {"total": total, "limit": limit, "offset": offset,
+                "items": [attempt_json(a) for a in rows],
+                "disabled": [{"service": d.service, "policy": d.policy,
+                              "disabled_at": d.disabled_at, "reason": d.reason}
+                             for d in disabled.values()]}
+
+    @router.post("/api/v1/remediation/{service}/enable", dependencies=[Depends(require_write)])
+    async def enable_remediation(service: str) -> dict[str, Any]:
+        """Let remediation act on a service again after its budget was spent."""
+        store = runtime.require_store()
+        if not await asyncio.to_thread(store.enable_remediation, service):
+            raise HTTPException(404, f"remediation of {service!r} is not disabled")
+        return {"service": service, "enabled": True}
 
     @router.get("/api/v1/silences")
     async def list_silences(expired: bool = False) -> dict[str, Any]:
