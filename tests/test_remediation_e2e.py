@@ -108,3 +108,71 @@ services:
         ("POST", "/services/srv-backend/restart")], render.requests
     assert code == 0 and re.search(r"recovered\s+backend\s+platform.restart", out), out
     assert API_KEY not in "".join(log) + rest + out
+
+
+async def _start(config: Path, cwd: Path, env: dict[str, str]) -> tuple[
+        asyncio.subprocess.Process, str]:
+    process = await asyncio.create_subprocess_exec(
+        *TOCSIN, "run", "-c", str(config), cwd=cwd, env=env, stderr=asyncio.subprocess.PIPE)
+    assert process.stderr is not None
+    log: list[str] = []
+    while True:
+        line = (await asyncio.wait_for(process.stderr.readline(), 20)).decode()
+        assert line, "".join(log)
+        log.append(line)
+        if match := re.search(r"web: (http://\S+)", line):
+            return process, match.group(1)
+
+
+async def test_killed_during_verification_resumes_it_without_a_second_restart(
+        tmp_path: Path, target: Target, mail: MailServer) -> None:
+    async with FakeRender(api_key=API_KEY) as render:
+        render.add_service("srv-backend")
+        render.add_deploy("srv-backend", "live")
+
+        def back_up() -> None:
+            target.health_status = 200
+
+        render.on_restart("srv-backend", back_up, delay=0.5)
+        config = tmp_path / "tocsin.yaml"
+        config.write_text(f"""\
+storage: sqlite:///{tmp_path / 'tocsin.db'}
+web: {{port: 0}}
+defaults: {{interval: 1s, timeout: 1s}}
+platforms:
+  render: {{type: render, api_key: "${{RENDER_API_KEY}}", base_url: "{render.url}"}}
+channels:
+  mail: {{type: smtp, host: 127.0.0.1, port: {mail.port}, security: none,
+          from: tocsin@example.com, to: [oncall@example.com]}}
+remediation:
+  restart: {{action: platform.restart, verify_after: 6s}}
+services:
+  backend:
+    url: {target.url}
+    platform: {{name: render, service_id: srv-backend}}
+    checks:
+      - type: http
+        name: api
+        path: /health
+        alerts: [{{when: down, severity: P1, retry_interval: 1s, remediate: restart,
+                   recover: 30}}]
+""")
+        env = _env(RENDER_API_KEY=API_KEY)
+        target.health_status = 503
+        process, _ = await _start(config, tmp_path, env)
+        await wait_for(lambda: any("remediation started" in s for s in subjects(mail)))
+        await asyncio.sleep(1)  # restarted; now verifying
+        process.kill()
+        await process.wait()
+
+        process, url = await _start(config, tmp_path, env)
+        try:
+            await wait_for(lambda: any("RECOVERED" in s for s in subjects(mail)), within=30)
+            code, out, _ = await tocsin("remediation", "log", "--url", url, cwd=tmp_path,
+                                        env=env)
+        finally:
+            process.terminate()
+            await process.wait()
+    restarts = [r for r in render.requests if r.method == "POST"]
+    assert len(restarts) == 1, render.requests
+    assert code == 0 and "interrupted" in out, out
