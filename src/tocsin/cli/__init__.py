@@ -201,3 +201,4 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
 # Commands that talk to a running server register themselves on `main`.
 from tocsin.cli import remote as _remote  # noqa: E402,F401  isort: skip
 from tocsin.cli import drills as _drills  # noqa: E402,F401  isort: skip
+from tocsin.cli import demo as _demo  # noqa: E402,F401  isort: skip
