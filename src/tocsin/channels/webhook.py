@@ -59,7 +59,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
@@ -69,6 +68,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from tocsin.alerting.model import AlertSnapshot, AlertState, Notification, NotificationKind
 from tocsin.channels.base import ChannelConfig, DeliveryError
+from tocsin.channels.endpoints import TRANSPORT_HEADERS, check_headers
 from tocsin.channels.http import HTTPChannel
 from tocsin.channels.registry import register
 from tocsin.channels.rendering import format_time, format_value, headline, is_link
@@ -80,12 +80,8 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 """``endsAt`` of an open alert: Go's zero ``time.Time``, as Alertmanager writes it."""
 
 # Headers the channel sets itself; a config may not override them.
-_RESERVED_HEADERS = frozenset({
-    "content-type", "content-length", "host", "transfer-encoding", "connection",
-    "idempotency-key", "x-tocsin-signature", "x-tocsin-timestamp",
-})
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_HEADER_VALUE_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_RESERVED_HEADERS = TRANSPORT_HEADERS | {
+    "idempotency-key", "x-tocsin-signature", "x-tocsin-timestamp"}
 
 
 def cap_utf8(text: str, limit: int) -> str:
@@ -120,14 +116,7 @@ class WebhookConfig(ChannelConfig):
     @field_validator("headers")
     @classmethod
     def _headers_are_valid(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        for name, value in headers.items():
-            if not _HEADER_NAME.fullmatch(name):
-                raise ValueError(f"invalid header name {name!r}")
-            if name.lower() in _RESERVED_HEADERS:
-                raise ValueError(f"header {name!r} is set by Tocsin and cannot be configured")
-            if _HEADER_VALUE_FORBIDDEN.search(value.get_secret_value()):
-                raise ValueError(f"the value of header {name!r} holds a line break or "
-                                 "control character")
+        check_headers(headers, _RESERVED_HEADERS)
         return headers
 
     @field_validator("secret")

@@ -20,14 +20,13 @@ remediation is rare, and so nothing is left open between attempts.
 from __future__ import annotations
 
 import builtins
-import re
 import time
 from typing import Any, ClassVar, Literal
 
 import aiohttp
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
-from tocsin.channels.endpoints import check_endpoint_url
+from tocsin.channels.endpoints import TRANSPORT_HEADERS, check_endpoint_url, check_headers
 from tocsin.channels.http import retry_after
 from tocsin.remediation.base import (
     Action,
@@ -40,10 +39,6 @@ from tocsin.remediation.registry import register
 
 RESPONSE_CAP = 64 * 1024  # bytes of an answer read
 DETAIL_CAP = 2000  # characters of an answer kept in the outcome or a message
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_HEADER_VALUE_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "transfer-encoding",
-                               "connection"})
 
 
 class WebhookActionConfig(ActionConfig):
@@ -65,14 +60,7 @@ class WebhookActionConfig(ActionConfig):
     @field_validator("headers")
     @classmethod
     def _headers(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        for name, value in headers.items():
-            if not _HEADER_NAME.fullmatch(name):
-                raise ValueError(f"invalid header name {name!r}")
-            if name.lower() in _RESERVED_HEADERS:
-                raise ValueError(f"header {name!r} is set by Tocsin and cannot be configured")
-            if _HEADER_VALUE_FORBIDDEN.search(value.get_secret_value()):
-                raise ValueError(f"the value of header {name!r} holds a line break or "
-                                 "control character")
+        check_headers(headers, TRANSPORT_HEADERS)
         return headers
 
 
