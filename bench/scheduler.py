@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import os
 import resource
@@ -155,6 +156,7 @@ async def run_pipeline(port: int, checks: int, interval: float, duration: float,
         scheduler.add_sink(alerting.engine.observe)
     scheduler.set_probes(build_probes(loaded.checks, context))
 
+    gc.freeze()  # as the runtime does once started: see Runtime._start
     cpu_before, wall_before = cpu_seconds(), time.perf_counter()
     scheduler.start()
     await asyncio.sleep(duration)
