@@ -24,6 +24,10 @@ from tocsin.probes import deploy as _deploy  # noqa: F401  isort: skip
 from tocsin.probes import database as _database  # noqa: F401  isort: skip
 from tocsin.probes import error_rate as _error_rate  # noqa: F401  isort: skip
 from tocsin.probes import system as _system  # noqa: F401  isort: skip
+from tocsin.probes import tcp as _tcp  # noqa: F401  isort: skip
+from tocsin.probes import tls as _tls  # noqa: F401  isort: skip
+from tocsin.probes import dns as _dns  # noqa: F401  isort: skip
+from tocsin.probes import command as _command  # noqa: F401  isort: skip
 
 __all__ = [
     "PLANNED_TYPES",

@@ -13,7 +13,7 @@ _PROBES: dict[str, type[Probe[Any]]] = {}
 # accepts them (so a config written for the brief validates) and the scheduler
 # skips them with a warning until their probe exists.
 PLANNED_TYPES: frozenset[str] = frozenset(
-    {"heartbeat", "tls", "tcp", "dns", "command", "metric"}
+    {"heartbeat", "metric"}
 )
 
 P = TypeVar("P", bound=type[Probe[Any]])

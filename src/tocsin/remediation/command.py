@@ -31,12 +31,9 @@ are masked in the output Tocsin keeps.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import contextlib
 import os
 import re
-import signal
 from collections.abc import Mapping
 from typing import Annotated, ClassVar, Literal
 
@@ -44,6 +41,7 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from tocsin.config.durations import Size
 from tocsin.config.secrets import Redactor, looks_secret
+from tocsin.process import finish_program, start_program
 from tocsin.remediation.base import (
     Action,
     ActionConfig,
@@ -54,11 +52,9 @@ from tocsin.remediation.base import (
 from tocsin.remediation.registry import register
 
 DEFAULT_OUTPUT_CAP = 64 * 1024
-TAIL = 2000  # characters of output quoted in a failure message
 INHERITED = ("PATH", "HOME", "LANG")
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_CHUNK = 64 * 1024
 
 
 class CommandConfig(ActionConfig):
@@ -120,35 +116,6 @@ def clean_environment(extra: Mapping[str, str], request: ActionRequest,
     return env
 
 
-class _CappedOutput:
-    """The first ``cap`` bytes of a stream, and how many bytes it held in all."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.kept = bytearray()
-        self.tail = b""  # the last TAIL bytes, for a failure message
-        self.total = 0
-
-    async def drain(self, stream: asyncio.StreamReader) -> None:
-        while chunk := await stream.read(_CHUNK):
-            self.total += len(chunk)
-            self.tail = (self.tail + chunk)[-TAIL:]
-            room = self.cap - len(self.kept)
-            if room > 0:
-                self.kept += chunk[:room]
-
-    def text(self) -> str:
-        text = self.kept.decode("utf-8", errors="replace")
-        if self.total > len(self.kept):
-            text += f"\n… (truncated: {self.total} bytes in all, first {len(self.kept)} kept)"
-        return text
-
-
-def _kill_group(process: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
-        os.killpg(process.pid, signal.SIGKILL)  # its own session: pgid == pid
-
-
 @register
 class CommandAction(Action[CommandConfig]):
     """Run ``argv``; exit 0 is accepted, anything else a failed attempt."""
@@ -165,25 +132,13 @@ class CommandAction(Action[CommandConfig]):
         extra = {name: value.get_secret_value() for name, value in self.config.env.items()}
         program = self.config.argv[0]
         try:
-            process = await asyncio.create_subprocess_exec(
-                *self.config.argv, env=clean_environment(extra, request),
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+            process = await start_program(self.config.argv, clean_environment(extra, request))
         except OSError as error:
             raise RemediationError(f"{self.name} for {request.who}: cannot run {program}: "
                                    f"{error.strerror or type(error).__name__}",
                                    permanent=True) from None
-        output = _CappedOutput(self.config.output_cap)
-        try:
-            assert process.stdout is not None
-            await output.drain(process.stdout)
-            code = await process.wait()
-        except BaseException:
-            # Cancelled (the timeout): kill the program and whatever it started, even
-            # when the program itself has exited and a child still holds the pipe.
-            _kill_group(process)
-            await asyncio.shield(process.wait())
-            raise
+        finished = await finish_program(process, self.config.output_cap)
+        code, output = finished.code, finished.output
         text = self._redactor.redact(output.text())
         if code == 0:
             return ActionOutcome(True, text, {"exit_code": 0, "output_bytes": output.total})
