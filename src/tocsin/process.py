@@ -18,9 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from pydantic import SecretStr
 
 TAIL = 2000  # bytes of output's end kept for a failure message
 _CHUNK = 64 * 1024
@@ -95,3 +98,40 @@ async def finish_program(process: asyncio.subprocess.Process, cap: int) -> Progr
 async def run_program(argv: Sequence[str], env: Mapping[str, str], cap: int) -> ProgramResult:
     """Run ``argv`` to its end (wrap in ``asyncio.timeout`` to bound it); OSError if unstartable."""
     return await finish_program(await start_program(argv, env), cap)
+
+
+# -- what a program gets: its arguments and a clean environment ----------------------------
+
+INHERITED = ("PATH", "HOME", "LANG")  # all a program sees of Tocsin's own environment
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def clean_environment(extra: Mapping[str, str],
+                      parent: Mapping[str, str] | None = None) -> dict[str, str]:
+    """PATH, HOME, LANG from ``parent`` (``os.environ``), then ``extra``: nothing else leaks."""
+    parent = os.environ if parent is None else parent
+    env = {name: parent[name] for name in INHERITED if name in parent}
+    env.setdefault("PATH", DEFAULT_PATH)
+    env.update(extra)
+    return env
+
+
+def check_argv(argv: list[str], example: str) -> list[str]:
+    """Refuse an argv whose program is blank or that holds a NUL (config validation)."""
+    if not argv[0].strip():
+        raise ValueError(f"argv[0] must name the program, e.g. {example}")
+    if any("\x00" in arg for arg in argv):
+        raise ValueError("an argument holds a NUL character")
+    return argv
+
+
+def check_env(env: Mapping[str, SecretStr], reserved_prefix: str | None = None) -> None:
+    """Refuse invalid variable names, reserved ones, and NULs; never repeat a value."""
+    for name, value in env.items():
+        if not _ENV_NAME.fullmatch(name):
+            raise ValueError(f"invalid environment variable name {name!r}")
+        if reserved_prefix and name.startswith(reserved_prefix):
+            raise ValueError(f"{name} is set by Tocsin from the alert")
+        if "\x00" in value.get_secret_value():
+            raise ValueError(f"the value of {name} holds a NUL character")

@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import os
 import re
-from collections.abc import Mapping
 from time import perf_counter
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -41,15 +39,18 @@ from tocsin.probes.base import CheckConfig, CheckResult, CheckSpec, CheckStatus,
 from tocsin.probes.context import ProbeContext
 from tocsin.probes.perfdata import parse
 from tocsin.probes.registry import register
-from tocsin.process import finish_program, start_program
+from tocsin.process import (
+    check_argv,
+    check_env,
+    clean_environment,
+    finish_program,
+    start_program,
+)
 
 DEFAULT_OUTPUT_CAP = 64 * 1024
 DETAIL_CHARS = 4000
-INHERITED = ("PATH", "HOME", "LANG")
-DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
 RESERVED_VALUES = frozenset({"nagios_state"})
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _STATE_PREFIX = re.compile(r"(?:OK|WARNING|CRITICAL|UNKNOWN)\s*(?::|-)\s*", re.IGNORECASE)
 
 
@@ -67,32 +68,13 @@ class CommandCheckConfig(CheckConfig):
     @field_validator("argv")
     @classmethod
     def _program_is_named(cls, argv: list[str]) -> list[str]:
-        if not argv[0].strip():
-            raise ValueError("argv[0] must name the program, e.g. "
-                             "[/usr/lib/nagios/plugins/check_disk, -w, 10%]")
-        if any("\x00" in arg for arg in argv):
-            raise ValueError("an argument holds a NUL character")
-        return argv
+        return check_argv(argv, "[/usr/lib/nagios/plugins/check_disk, -w, 10%]")
 
     @field_validator("env")
     @classmethod
     def _env_names(cls, env: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        for name, value in env.items():
-            if not _ENV_NAME.fullmatch(name):
-                raise ValueError(f"invalid environment variable name {name!r}")
-            if "\x00" in value.get_secret_value():
-                raise ValueError(f"the value of {name} holds a NUL character")
+        check_env(env)
         return env
-
-
-def plugin_environment(extra: Mapping[str, str],
-                       parent: Mapping[str, str] | None = None) -> dict[str, str]:
-    """PATH, HOME, LANG from ``parent`` (``os.environ``), then ``extra``."""
-    parent = os.environ if parent is None else parent
-    env = {name: parent[name] for name in INHERITED if name in parent}
-    env.setdefault("PATH", DEFAULT_PATH)
-    env.update(extra)
-    return env
 
 
 def _seconds(timeout: float) -> str:
@@ -110,7 +92,7 @@ class CommandProbe(Probe[CommandCheckConfig]):
         super().__init__(spec, context)
         config = spec.config
         self._argv = list(config.argv)
-        self._env = plugin_environment(
+        self._env = clean_environment(
             {name: value.get_secret_value() for name, value in config.env.items()})
         self._timeout = spec.timeout
         self._cap = config.output_cap

@@ -32,8 +32,6 @@ are masked in the output Tocsin keeps.
 from __future__ import annotations
 
 import builtins
-import os
-import re
 from collections.abc import Mapping
 from typing import Annotated, ClassVar, Literal
 
@@ -41,7 +39,13 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from tocsin.config.durations import Size
 from tocsin.config.secrets import Redactor, looks_secret
-from tocsin.process import finish_program, start_program
+from tocsin.process import (
+    check_argv,
+    check_env,
+    clean_environment,
+    finish_program,
+    start_program,
+)
 from tocsin.remediation.base import (
     Action,
     ActionConfig,
@@ -52,9 +56,6 @@ from tocsin.remediation.base import (
 from tocsin.remediation.registry import register
 
 DEFAULT_OUTPUT_CAP = 64 * 1024
-INHERITED = ("PATH", "HOME", "LANG")
-DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class CommandConfig(ActionConfig):
@@ -71,22 +72,12 @@ class CommandConfig(ActionConfig):
     @field_validator("argv")
     @classmethod
     def _program_is_named(cls, argv: list[str]) -> list[str]:
-        if not argv[0].strip():
-            raise ValueError("argv[0] must name the program, e.g. [/opt/fix/restart.sh, --hard]")
-        if any("\x00" in arg for arg in argv):
-            raise ValueError("an argument holds a NUL character")
-        return argv
+        return check_argv(argv, "[/opt/fix/restart.sh, --hard]")
 
     @field_validator("env")
     @classmethod
     def _env_names(cls, env: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        for name, value in env.items():
-            if not _ENV_NAME.fullmatch(name):
-                raise ValueError(f"invalid environment variable name {name!r}")
-            if name.startswith("TOCSIN_ALERT_"):
-                raise ValueError(f"{name} is set by Tocsin from the alert")
-            if "\x00" in value.get_secret_value():
-                raise ValueError(f"the value of {name} holds a NUL character")
+        check_env(env, reserved_prefix="TOCSIN_ALERT_")
         return env
 
 
@@ -104,13 +95,10 @@ def alert_environment(request: ActionRequest) -> dict[str, str]:
     }
 
 
-def clean_environment(extra: Mapping[str, str], request: ActionRequest,
-                      parent: Mapping[str, str] | None = None) -> dict[str, str]:
-    """PATH, HOME, LANG from ``parent`` (``os.environ``), then ``extra``, then the alert."""
-    parent = os.environ if parent is None else parent
-    env = {name: parent[name] for name in INHERITED if name in parent}
-    env.setdefault("PATH", DEFAULT_PATH)
-    env.update(extra)
+def action_environment(extra: Mapping[str, str], request: ActionRequest,
+                       parent: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The clean environment (see :func:`tocsin.process.clean_environment`), then the alert."""
+    env = clean_environment(extra, parent)
     env.update({name: text.replace("\x00", "") for name, text in
                 alert_environment(request).items()})
     return env
@@ -132,7 +120,7 @@ class CommandAction(Action[CommandConfig]):
         extra = {name: value.get_secret_value() for name, value in self.config.env.items()}
         program = self.config.argv[0]
         try:
-            process = await start_program(self.config.argv, clean_environment(extra, request))
+            process = await start_program(self.config.argv, action_environment(extra, request))
         except OSError as error:
             raise RemediationError(f"{self.name} for {request.who}: cannot run {program}: "
                                    f"{error.strerror or type(error).__name__}",
