@@ -35,6 +35,34 @@ def subjects(mail: MailServer) -> list[str]:
     return [str(r.message["Subject"]) for r in mail.received]
 
 
+def write_config(tmp_path: Path, target: Target, render: FakeRender, mail: MailServer,
+                 policy: str, rule_extra: str) -> Path:
+    """A backend on the fake Render platform whose down alert asks for `restart`."""
+    config = tmp_path / "tocsin.yaml"
+    config.write_text(f"""\
+storage: sqlite:///{tmp_path / 'tocsin.db'}
+web: {{port: 0}}
+defaults: {{interval: 1s, timeout: 1s}}
+platforms:
+  render: {{type: render, api_key: "${{RENDER_API_KEY}}", base_url: "{render.url}"}}
+channels:
+  mail: {{type: smtp, host: 127.0.0.1, port: {mail.port}, security: none,
+          from: tocsin@example.com, to: [oncall@example.com]}}
+remediation:
+  {policy}
+services:
+  backend:
+    url: {target.url}
+    platform: {{name: render, service_id: srv-backend}}
+    checks:
+      - type: http
+        name: api
+        path: /health
+        alerts: [{{when: down, severity: P1, retry_interval: 1s, remediate: restart{rule_extra}}}]
+""")
+    return config
+
+
 async def wait_for(condition: object, within: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not (callable(condition) and condition()):
@@ -52,28 +80,9 @@ async def test_a_down_backend_is_restarted_verified_and_reported(
             target.health_status = 200
 
         render.on_restart("srv-backend", back_up, delay=0.5)
-        config = tmp_path / "tocsin.yaml"
-        config.write_text(f"""\
-storage: sqlite:///{tmp_path / 'tocsin.db'}
-web: {{port: 0}}
-defaults: {{interval: 1s, timeout: 1s}}
-platforms:
-  render: {{type: render, api_key: "${{RENDER_API_KEY}}", base_url: "{render.url}"}}
-channels:
-  mail: {{type: smtp, host: 127.0.0.1, port: {mail.port}, security: none,
-          from: tocsin@example.com, to: [oncall@example.com]}}
-remediation:
-  restart: {{action: platform.restart, verify_after: 2s, max_attempts: 3, per: 1h}}
-services:
-  backend:
-    url: {target.url}
-    platform: {{name: render, service_id: srv-backend}}
-    checks:
-      - type: http
-        name: api
-        path: /health
-        alerts: [{{when: down, severity: P1, retry_interval: 1s, remediate: restart}}]
-""")
+        config = write_config(tmp_path, target, render, mail,
+                              "restart: {action: platform.restart, verify_after: 2s,"
+                              " max_attempts: 3, per: 1h}", "")
         env = _env(RENDER_API_KEY=API_KEY)
         process, url = await _start(config, tmp_path, env)
         try:
@@ -125,29 +134,9 @@ async def test_killed_during_verification_resumes_it_without_a_second_restart(
             target.health_status = 200
 
         render.on_restart("srv-backend", back_up, delay=0.5)
-        config = tmp_path / "tocsin.yaml"
-        config.write_text(f"""\
-storage: sqlite:///{tmp_path / 'tocsin.db'}
-web: {{port: 0}}
-defaults: {{interval: 1s, timeout: 1s}}
-platforms:
-  render: {{type: render, api_key: "${{RENDER_API_KEY}}", base_url: "{render.url}"}}
-channels:
-  mail: {{type: smtp, host: 127.0.0.1, port: {mail.port}, security: none,
-          from: tocsin@example.com, to: [oncall@example.com]}}
-remediation:
-  restart: {{action: platform.restart, verify_after: 6s}}
-services:
-  backend:
-    url: {target.url}
-    platform: {{name: render, service_id: srv-backend}}
-    checks:
-      - type: http
-        name: api
-        path: /health
-        alerts: [{{when: down, severity: P1, retry_interval: 1s, remediate: restart,
-                   recover: 30}}]
-""")
+        config = write_config(tmp_path, target, render, mail,
+                              "restart: {action: platform.restart, verify_after: 6s}",
+                              ", recover: 30")
         env = _env(RENDER_API_KEY=API_KEY)
         target.health_status = 503
         process, _ = await _start(config, tmp_path, env)
