@@ -8,7 +8,6 @@ model an unknown key was written in, so the message can suggest the right key.
 
 from __future__ import annotations
 
-import difflib
 import types
 from collections.abc import Collection, Mapping, Sequence
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -16,7 +15,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, Discriminator, Tag, ValidationError
 from pydantic_core import ErrorDetails
 
-from tocsin.config.issues import ConfigIssue, KeyPath, format_key_path, line_of
+from tocsin.config.issues import ConfigIssue, KeyPath, did_you_mean, format_key_path, line_of
 from tocsin.config.model import known_check_types
 from tocsin.config.secrets import Redactor
 
@@ -160,12 +159,7 @@ def _platform_type_message(platform: Any) -> str:
 
 
 def _suggestion(word: str, choices: Sequence[str]) -> str:
-    if not choices:
-        return ""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    return f" (expected one of: {', '.join(choices)})"
+    return did_you_mean(word, choices)
 
 
 def _fields(model: type[BaseModel] | None) -> list[str]:

@@ -7,6 +7,7 @@ Exceptions::
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -59,3 +60,18 @@ class ConfigError(Exception):
         count = len(self.issues)
         header = f"{count} problem{'s' if count != 1 else ''} in the config"
         return "\n".join([header, *(f"  {issue}" for issue in self.issues)])
+
+
+def did_you_mean(word: str, choices: Sequence[str], *, none: str = "",
+                 otherwise: str = "expected one of") -> str:
+    """A hint for a name that is not among ``choices``, with its leading space.
+
+    ``" (did you mean 'slack'?)"`` when a choice is close; ``" (OTHERWISE: a, b)"``
+    when none is; ``" (NONE)"`` when there are no choices (empty ``none``: no hint).
+    """
+    if not choices:
+        return f" ({none})" if none else ""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" ({otherwise}: {', '.join(choices)})"

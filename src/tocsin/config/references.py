@@ -14,12 +14,11 @@ they report alongside schema errors.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tocsin.alerting.conditions import parse_condition
-from tocsin.config.issues import ConfigIssue, KeyPath, format_key_path, line_of
+from tocsin.config.issues import ConfigIssue, KeyPath, did_you_mean, format_key_path, line_of
 from tocsin.config.resolve import check_name, raw_checks
 from tocsin.remediation.policy import MODE_KEY, PLATFORM_ACTION_PREFIX
 
@@ -97,12 +96,8 @@ def _channel_fallbacks(data: Mapping[str, Any], issue: Any) -> None:
 
 
 def _channel_hint(name: str, known: Sequence[str]) -> str:
-    if not known:
-        return " (no channels are configured: add it under `channels:`)"
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    return f" (configured channels: {', '.join(known)})"
+    return did_you_mean(name, known, none="no channels are configured: add it under `channels:`",
+                        otherwise="configured channels")
 
 
 def _duplicate_fingerprints(data: Mapping[str, Any], issue: Any,
@@ -178,12 +173,9 @@ def _platform_references(data: Mapping[str, Any], issue: Any) -> None:
 
 
 def _platform_hint(name: str, known: Sequence[str]) -> str:
-    if not known:
-        return " (no platforms are configured: add it under `platforms:`)"
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    return f" (configured platforms: {', '.join(known)})"
+    return did_you_mean(
+        name, known, none="no platforms are configured: add it under `platforms:`",
+        otherwise="configured platforms")
 
 
 def _remediation_references(data: Mapping[str, Any], issue: Any) -> None:
@@ -222,9 +214,6 @@ def _has_platform_service(service: Any, check: Mapping[str, Any]) -> bool:
 
 
 def _remediation_hint(name: str, known: Sequence[str]) -> str:
-    if not known:
-        return " (no remediations are configured: add it under `remediation:`)"
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    return f" (configured remediations: {', '.join(known)})"
+    return did_you_mean(
+        name, known, none="no remediations are configured: add it under `remediation:`",
+        otherwise="configured remediations")

@@ -14,7 +14,6 @@ orchestrator and the tests drive it alike.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from pydantic import (
 )
 
 from tocsin.config.durations import Duration, format_duration
+from tocsin.config.issues import did_you_mean
 from tocsin.remediation.base import ActionConfig
 
 KNOWN_ACTIONS = frozenset({
@@ -75,10 +75,8 @@ class RemediationPolicy(BaseModel):
     @classmethod
     def _action_is_known(cls, action: str) -> str:
         if action not in KNOWN_ACTIONS:
-            known = sorted(KNOWN_ACTIONS)
-            close = difflib.get_close_matches(action, known, n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}?" if close else f"one of: {', '.join(known)}"
-            raise ValueError(f"unknown action {action!r} ({hint})")
+            hint = did_you_mean(action, sorted(KNOWN_ACTIONS), otherwise="one of")
+            raise ValueError(f"unknown action {action!r}{hint}")
         return action
 
     @field_validator("per")
