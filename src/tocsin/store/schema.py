@@ -27,6 +27,10 @@ row per attempt, inserted before its action runs and updated as it moves on
 ``remediation_disabled`` holds one row per service whose remediation stopped
 after a budget was spent, until a person enables it again.
 
+Version 5 adds ``heartbeat_pings``: every ping a ``heartbeat`` check received
+(append-only), so that its state survives a restart and its history shows the
+body each run sent (capped by the check's ``body_limit``).
+
 Migrations are an ordered list: version ``n`` is ``MIGRATIONS[n - 1]``. Each
 runs in its own transaction together with the row that records it in
 ``schema_version``, so a crash leaves the database at a whole version. To
@@ -241,6 +245,28 @@ def _create_remediation_tables(conn: Connection) -> None:
     metadata.create_all(conn, tables=[remediation_attempts, remediation_disabled])
 
 
+heartbeat_pings = Table(
+    "heartbeat_pings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("check", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),  # PingKind.value
+    Column("at", Double, nullable=False),
+    Column("rid", String(255), nullable=True),
+    Column("exit_code", Integer, nullable=True),
+    Column("duration_s", Double, nullable=True),
+    Column("body", Text, nullable=False),
+    Column("truncated", Integer, nullable=False),  # 0/1: the body was cut at body_limit
+    Column("method", String(8), nullable=False),
+    Column("source", String(255), nullable=False),  # the client's address
+    Index("ix_heartbeat_pings_check_at", "check", "at"),
+)
+
+
+def _create_heartbeat_tables(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[heartbeat_pings])
+
+
 Migration = Callable[[Connection], None]
 
 MIGRATIONS: list[Migration] = [
@@ -248,6 +274,7 @@ MIGRATIONS: list[Migration] = [
     _create_alerting_tables,  # 2
     _create_deploy_tables,  # 3
     _create_remediation_tables,  # 4
+    _create_heartbeat_tables,  # 5
 ]
 
 LATEST_VERSION = len(MIGRATIONS)
