@@ -26,7 +26,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -51,6 +51,8 @@ class PostgresServer:
     user: str
     password: str = field(repr=False)
     database: str = "postgres"
+    bindir: Path = Path()
+    owner: str | None = None  # the unprivileged user the server runs as, when we are root
 
     def dsn(self, *, user: str | None = None, password: str | None = None,
             database: str | None = None) -> str:
@@ -64,6 +66,20 @@ class PostgresServer:
     def url(self) -> str:
         """The superuser's URL, password included."""
         return self.dsn()
+
+    def stop(self) -> None:
+        """Stop the server (``-m fast``: sessions are ended, as when an operator stops it)."""
+        _run(self._owner(), [str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast",
+                             "-w", "-t", "30", "stop"], self.socket_dir)
+
+    def start(self) -> None:
+        """Start a stopped server again, on the same port."""
+        _run(self._owner(), [str(self.bindir / "pg_ctl"), "-D", str(self.data_dir),
+                             "-l", str(self.socket_dir / "server.log"), "-w", "-t", "30",
+                             "-o", _server_options(self), "start"], self.socket_dir)
+
+    def _owner(self) -> pwd.struct_passwd | None:
+        return None if self.owner is None else pwd.getpwnam(self.owner)
 
 
 def find_bindir() -> Path | None:
@@ -119,7 +135,7 @@ def running_postgres() -> Iterator[PostgresServer]:
             started = True
             yield server
         finally:
-            if started:
+            if started:  # a test may have stopped it already: then this fails, harmlessly
                 _run(owner, [str(bindir / "pg_ctl"), "-D", str(server.data_dir), "-m", "fast",
                              "-w", "-t", "30", "stop"], base, check=False)
     finally:
@@ -170,26 +186,29 @@ def _init(bindir: Path, base: Path, owner: pwd.struct_passwd | None) -> Postgres
                  "--no-instructions"], base)
     password_file.unlink()
     return PostgresServer(host="127.0.0.1", port=0, socket_dir=base, data_dir=data_dir,
-                          user=user, password=password)
+                          user=user, password=password, bindir=bindir,
+                          owner=None if owner is None else owner.pw_name)
 
 
 def _start(bindir: Path, server: PostgresServer,
            owner: pwd.struct_passwd | None) -> PostgresServer:
     log = server.socket_dir / "server.log"
     for _ in range(_START_ATTEMPTS):  # another process may take the free port first
-        port = _free_port()
-        options = (f"-h {server.host} -p {port} -k {server.socket_dir} -c fsync=off "
-                   "-c full_page_writes=off -c synchronous_commit=off")
+        candidate = replace(server, port=_free_port())
         result = _run(owner, [str(bindir / "pg_ctl"), "-D", str(server.data_dir), "-l", str(log),
-                              "-w", "-t", "30", "-o", options, "start"],
+                              "-w", "-t", "30", "-o", _server_options(candidate), "start"],
                       server.socket_dir, check=False)
         if result.returncode == 0:
-            return PostgresServer(host=server.host, port=port, socket_dir=server.socket_dir,
-                                  data_dir=server.data_dir, user=server.user,
-                                  password=server.password)
+            return candidate
     server_log = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
     raise RuntimeError(f"PostgreSQL did not start:\n{result.stdout}\n{result.stderr}\n"
                        f"{server_log}")
+
+
+def _server_options(server: PostgresServer) -> str:
+    # Durability off: a test server's data dies with it anyway.
+    return (f"-h {server.host} -p {server.port} -k {server.socket_dir} -c fsync=off "
+            "-c full_page_writes=off -c synchronous_commit=off")
 
 
 def _free_port() -> int:

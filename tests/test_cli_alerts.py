@@ -243,7 +243,11 @@ async def test_writes_send_the_api_token_from_the_environment(tmp_path: Path,
                                     "--url", url, cwd=tmp_path,
                                     env=_env(TOCSIN_API_TOKEN="wrong"))
         assert code == 1 and "refused the API token: set TOCSIN_API_TOKEN" in err
-        code, out, _ = await tocsin("alerts", "--url", url, cwd=tmp_path)  # reads: no token
+        code, out, err = await tocsin("alerts", "--url", url, cwd=tmp_path)
+        assert code == 1 and out == ""  # a configured token ends the loopback exception
+        assert err == "Tocsin requires an API token for this: set TOCSIN_API_TOKEN\n"
+        code, out, _ = await tocsin("alerts", "--url", url, cwd=tmp_path,
+                                    env=_env(TOCSIN_API_TOKEN="t0ken"))
         assert code == 0 and "firing" in out
         code, out, err = await tocsin("ack", FINGERPRINT, "--by", "alice", "--url", url,
                                       cwd=tmp_path, env=_env(TOCSIN_API_TOKEN="t0ken"))

@@ -22,16 +22,25 @@ from tocsin.alerting.clock import Clock, SystemClock
 from tocsin.alerting.engine import AlertEngine
 from tocsin.alerting.pipeline import Alerting
 from tocsin.config import ConfigError, LoadedConfig, Redactor, load_config
+from tocsin.config.model import TocsinConfig
 from tocsin.platforms.events import DeployRecorder
 from tocsin.probes import CheckResult, CheckSpec, Probe, ProbeContext, build_probe
 from tocsin.remediation.base import PlatformHandle
+from tocsin.reports.delivery import SLAReporter
+from tocsin.reports.health import HealthReporter
 from tocsin.scheduler import Scheduler, run_bounded
-from tocsin.store import ResultWriter, Store, open_store
+from tocsin.store import ResultWriter, SchemaError, Store, StoreError, open_store
+from tocsin.store.lock import StoreLock
+from tocsin.store.retention import Pruner, Retention
 
 if TYPE_CHECKING:
     from tocsin.web.server import WebServer
 
 log = logging.getLogger("tocsin")
+
+STORE_CLOSE_TIMEOUT = 30.0  # seconds to flush results at stop before giving them up
+
+HEARTBEAT_REPLAY = 200  # latest pings per heartbeat replayed at start to rebuild its state
 
 
 class LatestResults:
@@ -72,13 +81,17 @@ class Runtime:
         self.latest = LatestResults()
         self.loaded: LoadedConfig | None = None
         self.store: Store | None = None
+        self.store_lock: StoreLock | None = None  # held while running on a SQLite file
         self.writer: ResultWriter | None = None
         self.deploys: DeployRecorder | None = None
+        self.pruner: Pruner | None = None
         self.scheduler: Scheduler | None = None
         self.context = ProbeContext()
         self.clock: Clock = clock or SystemClock()
         self.alerting: Alerting | None = None
         self.web: WebServer | None = None
+        self.health_reports: HealthReporter | None = None
+        self.sla_reports: SLAReporter | None = None
         self.web_address: tuple[str, int] | None = None
         self._stop = asyncio.Event()
         self._reload_task: asyncio.Task[bool] | None = None
@@ -128,21 +141,34 @@ class Runtime:
     async def _start(self, loaded: LoadedConfig) -> None:
         from tocsin.web.server import WebServer  # the web stage is last in the pipeline
 
+        # Before anything else: a second Tocsin on the same file must change nothing.
+        self.store_lock = await asyncio.to_thread(StoreLock.acquire, loaded.config.storage)
         self.store = await asyncio.to_thread(open_store, loaded.config.storage)
-        version = await asyncio.to_thread(self.store.migrate)
+        try:
+            version = await asyncio.to_thread(self.store.migrate)
+        except SchemaError:
+            raise  # its message names the database already
+        except StoreError as error:  # a corrupt file, a server that refuses us: name it
+            raise type(error)(f"cannot use the store {self.store.url}: {error}") from error
         log.info("store: %s (schema v%d)", self.store.url, version)
         self.latest.seed(await asyncio.to_thread(self.store.latest_results))
+        self.context.heartbeats.configure(loaded.checks, time.time())
+        await asyncio.to_thread(self._restore_heartbeats, self.store)
 
         if loaded.config.web.enabled:  # bind before checks start: a taken port fails fast
             self.web = WebServer(self, loaded.config.web.host, loaded.config.web.port)
             self.web_address = await self.web.start()
             log.info("web: http://%s:%d", *self.web_address)
 
-        self.writer = ResultWriter(self.store)
+        settings = loaded.config.scheduler
+        self.writer = ResultWriter(self.store, max_pending=settings.store_buffer,
+                                   report_unavailable=self._store_unavailable)
         self.writer.start()
         self.deploys = DeployRecorder(self.store)
         self.deploys.start()
-        settings = loaded.config.scheduler
+        kept = loaded.config.retention
+        self.pruner = Pruner(self.store, Retention(kept.raw, kept.rollups_5m, kept.rollups_1h))
+        self.pruner.start()
         self.scheduler = Scheduler(
             [self.writer.submit, self.deploys.submit, self.latest.record],
             concurrency=settings.concurrency, jitter=settings.jitter,
@@ -152,12 +178,35 @@ class Runtime:
                                  probe_recheck=self._recheck, platform_for=self._platform_for)
         self.scheduler.add_sink(self.alerting.engine.observe)
         await self.alerting.start()
+        self.context.store = self.store
+        self.context.databases = loaded.config.databases
         self.scheduler.set_probes(build_probes(loaded.checks, self.context))
+        self.health_reports = HealthReporter(self.store, loaded.config.reports.health,
+                                             lambda: self.checks, self.latest.get)
+        self.health_reports.start()
+        self.sla_reports = SLAReporter(self.store, self._config, lambda: self.checks,
+                                       self.alerting.sender.wake)
+        self.sla_reports.start()
         # Everything built so far lives as long as the process: keep it out of the
         # cyclic collector, whose full passes over it stalled the loop ~100 ms
         # (p99 schedule lag 88 ms → 4 ms at 10,000 checks with alert rules).
         gc.freeze()
         self.scheduler.start()
+
+    def _config(self) -> TocsinConfig:
+        assert self.loaded is not None
+        return self.loaded.config
+
+    def _restore_heartbeats(self, store: Store) -> None:
+        """Rebuild each heartbeat's state from its latest stored pings."""
+        book = self.context.heartbeats
+        for name in book.names():
+            book.restore(name, reversed(store.list_pings(name, limit=HEARTBEAT_REPLAY)))
+
+    def _store_unavailable(self, unavailable: bool, why: str) -> None:
+        """The result writer says the store refuses writes (or takes them again)."""
+        if self.alerting is not None:
+            self.alerting.store_unavailable(unavailable, why)
 
     async def _recheck(self, check: str) -> CheckResult:
         """A real run of ``check``'s probe now, bounded by its timeout (a remediation verifies)."""
@@ -208,6 +257,9 @@ class Runtime:
         if loaded.config.web != self.loaded.config.web:
             log.warning("web settings changed in config; they take effect at the next restart")
         self._adopt(loaded)
+        self.context.heartbeats.configure(loaded.checks, time.time())
+        self.context.databases = loaded.config.databases
+        self.context.metrics.forget_except({spec.name for spec in loaded.checks})
         self.scheduler.set_probes(build_probes(loaded.checks, self.context))
         if self.alerting is not None:
             self.alerting.reconfigure(loaded, loaded.checks)
@@ -223,14 +275,22 @@ class Runtime:
         if self.scheduler is not None:
             await self.scheduler.stop()
         await self.context.close()
+        for reporter in (self.health_reports, self.sla_reports):
+            if reporter is not None:
+                await reporter.stop()
         if self.alerting is not None:
             await self.alerting.stop()
         if self.deploys is not None:
             await self.deploys.close()
+        if self.pruner is not None:
+            await self.pruner.close()
         if self.writer is not None:
-            await self.writer.close()
+            # A store that stays down must not keep the process from stopping.
+            await self.writer.close(abandon_after=STORE_CLOSE_TIMEOUT)
             log.info("results flushed: %d written, %d dropped",
                      self.writer.written, self.writer.dropped)
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
+        if self.store_lock is not None:
+            self.store_lock.release()
         log.info("stopped")

@@ -70,7 +70,8 @@ def test_unknown_key_under_an_aliased_field_is_found(issues_of: Issues) -> None:
 
 def test_unknown_key_without_a_close_match_lists_the_keys(issues_of: Issues) -> None:
     issue = only(issues_of("web:\n  colour: blue\n"))
-    assert issue.message == "unknown key 'colour' (expected one of: enabled, host, port)"
+    assert issue.message == ("unknown key 'colour' "
+                             "(expected one of: enabled, host, port, push_token)")
 
 
 def test_wrong_type_is_refused(issues_of: Issues) -> None:
@@ -269,3 +270,10 @@ def _can_read(path: Path) -> bool:
     except PermissionError:
         return False
     return True
+
+
+def test_a_check_name_longer_than_the_store_keeps_is_refused(issues_of: Issues) -> None:
+    long_name = "x" * 201
+    (issue,) = issues_of(f"services:\n  api:\n    checks:\n      - {{type: tcp, host: h, port: 1, "
+                         f"name: {long_name}}}\n")
+    assert issue.path == "services.api.checks[0].name" and "at most 200" in issue.message

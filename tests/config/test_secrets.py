@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
@@ -91,3 +92,11 @@ def test_channel_urls_from_any_variable_are_redacted() -> None:
     redact = loaded.redactor.redact
     assert redact("posting to https://hooks.example.com/T000/abcdef123456") == "posting to ***"
     assert redact("mail.example.com") == "mail.example.com"
+
+
+def test_a_push_token_written_into_the_file_is_refused(issues_of: Any) -> None:
+    found = issues_of("web: {push_token: 0123456789abcdef}\n", {})
+    (issue,) = found
+    assert issue.path == "web.push_token" and issue.line == 1
+    assert "take it from the environment" in issue.message
+    assert "0123456789abcdef" not in issue.message

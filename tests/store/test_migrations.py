@@ -1,15 +1,16 @@
 from __future__ import annotations
 
-import sqlite3
 import threading
-from pathlib import Path
 
 import pytest
+from sqlalchemy import insert, select
 
+from tocsin.probes.base import CheckResult
 from tocsin.store import SchemaError, Store, StoreError, open_store, schema
 from tocsin.store.schema import LATEST_VERSION
+from tocsin.store.sql import SQLStore
 
-from .conftest import result
+from .conftest import result, run_sql
 
 
 def test_a_new_database_is_at_version_zero_until_migrated(store_url: str) -> None:
@@ -31,22 +32,20 @@ def test_migrate_is_idempotent(store: Store) -> None:
     assert store.history("api") == [result("api", 1.0)]
 
 
-def test_each_migration_is_recorded_once(file_url: str, tmp_path: Path) -> None:
+def test_each_migration_is_recorded_once(shared_url: str) -> None:
     for _ in range(2):
-        store = open_store(file_url)
+        store = open_store(shared_url)
         store.migrate()
         store.close()
 
-    with sqlite3.connect(tmp_path / "tocsin.db") as db:
-        versions = [v for (v,) in db.execute("SELECT version FROM schema_version ORDER BY 1")]
+    versions = [v for (v,) in run_sql(shared_url, "SELECT version FROM schema_version ORDER BY 1")]
     assert versions == list(range(1, LATEST_VERSION + 1))
 
 
-def test_a_database_from_a_newer_tocsin_is_refused(file_url: str, tmp_path: Path) -> None:
-    store = open_store(file_url)
+def test_a_database_from_a_newer_tocsin_is_refused(shared_url: str) -> None:
+    store = open_store(shared_url)
     store.migrate()
-    with sqlite3.connect(tmp_path / "tocsin.db") as db:
-        db.execute("INSERT INTO schema_version VALUES (?, 0)", (LATEST_VERSION + 1,))
+    run_sql(shared_url, f"INSERT INTO schema_version VALUES ({LATEST_VERSION + 1}, 0)")
 
     with pytest.raises(SchemaError, match=f"schema version {LATEST_VERSION + 1}.*upgrade Tocsin"):
         store.migrate()
@@ -62,8 +61,8 @@ def test_writing_to_an_unmigrated_database_is_a_schema_error(store_url: str) -> 
         store.close()
 
 
-def test_stores_migrating_at_once_apply_each_migration_once(file_url: str, tmp_path: Path) -> None:
-    stores = [open_store(file_url) for _ in range(4)]
+def test_stores_migrating_at_once_apply_each_migration_once(shared_url: str) -> None:
+    stores = [open_store(shared_url) for _ in range(4)]
     start = threading.Barrier(len(stores))
     versions: list[int] = []
     errors: list[BaseException] = []
@@ -85,8 +84,7 @@ def test_stores_migrating_at_once_apply_each_migration_once(file_url: str, tmp_p
 
     assert errors == []
     assert versions == [LATEST_VERSION] * len(stores)
-    with sqlite3.connect(tmp_path / "tocsin.db") as db:
-        assert db.execute("SELECT count(*) FROM schema_version").fetchone() == (LATEST_VERSION,)
+    assert run_sql(shared_url, "SELECT count(*) FROM schema_version") == [(LATEST_VERSION,)]
 
 
 def test_version_2_adds_alerting_to_a_version_1_database_and_keeps_its_results(
@@ -97,7 +95,7 @@ def test_version_2_adds_alerting_to_a_version_1_database_and_keeps_its_results(
         with monkeypatch.context() as m:
             m.setattr(schema, "LATEST_VERSION", 1)  # the Tocsin that shipped version 1
             assert store.migrate() == 1
-        store.write_results([result("api", 1.0, message="before the upgrade")])
+        write_as_version_1(store, result("api", 1.0, message="before the upgrade"))
         with pytest.raises(SchemaError):
             store.load_alerts()  # no alerting tables yet
 
@@ -109,6 +107,21 @@ def test_version_2_adds_alerting_to_a_version_1_database_and_keeps_its_results(
         assert store.list_deliveries() == ([], 0)
     finally:
         store.close()
+
+
+def write_as_version_1(store: Store, written: CheckResult) -> None:
+    """Store ``written`` as the Tocsin that shipped version 1 did (writes go to v6 tables now)."""
+    assert isinstance(store, SQLStore)
+    with store.engine.begin() as conn:
+        named = select(schema.checks.c.id).where(schema.checks.c.name == written.check)
+        check_id = conn.scalar(named)
+        if check_id is None:
+            conn.execute(insert(schema.checks).values(name=written.check, created_at=0.0))
+            check_id = conn.scalar(named)
+        conn.execute(insert(schema.results).values(
+            check_id=check_id, started_at=written.started_at, status=written.status.value,
+            latency_ms=written.latency_ms, code=written.code, message=written.message,
+            details=None))
 
 
 def test_version_3_adds_deploy_events_to_a_version_2_database(

@@ -149,20 +149,74 @@ async def test_overflow_drops_the_oldest_and_counts_them(
     assert stored_times(store) == [float(t) for t in range(15, 25)]
 
 
-async def test_a_batch_that_cannot_be_stored_is_dropped_and_the_writer_goes_on(
+async def test_an_error_once_is_retried_before_anything_is_dropped(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     broken = FlakyStore(store, failures=1, error=TypeError("not a result"))
-    writer = ResultWriter(as_store(broken), batch_size=5)
+    writer = ResultWriter(as_store(broken), batch_size=5, retry_initial=0.001)
+    writer.start()
+    for t in range(10):
+        writer.submit(result("a", float(t)))
+    await writer.flush()
+
+    assert (writer.dropped, writer.written) == (0, 10)
+    assert stored_times(store) == [float(t) for t in range(10)]
+    await writer.close()
+
+
+async def test_a_result_the_store_refuses_is_dropped_alone(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = ResultWriter(store, batch_size=16, retry_initial=0.001)
     writer.start()
     with caplog.at_level(logging.ERROR, logger="tocsin.store.writer"):
-        for t in range(10):
-            writer.submit(result("a", float(t)))
+        for t in range(16):
+            # Past 64 bits: the database refuses this one row for good.
+            poison = {"code": 2**70} if t == 11 else {}
+            writer.submit(result("a", float(t), **poison))
         await writer.flush()
 
-    assert (writer.dropped, writer.written) == (5, 5)
-    assert len(caplog.records) == 1
-    assert stored_times(store) == [float(t) for t in range(5, 10)]
+    assert (writer.dropped, writer.written) == (1, 15)
+    assert stored_times(store) == [float(t) for t in range(16) if t != 11]
+    dropped = [r for r in caplog.records if "dropping it" in r.getMessage()]
+    assert len(dropped) == 1 and "at 11.000" in dropped[0].getMessage()
+    assert writer.available and writer.last_error is None
+    await writer.close()
+
+
+async def test_unavailability_is_reported_after_the_threshold_and_cleared_by_a_write(
+    store: Store
+) -> None:
+    now = [1000.0]
+    reports: list[tuple[bool, str]] = []
+
+    async def advancing_sleep(delay: float) -> None:
+        now[0] += delay  # each backoff moves the injected clock on
+
+    flaky = FlakyStore(store, failures=6)
+    writer = ResultWriter(as_store(flaky), retry_initial=4.0, retry_max=16.0,
+                          unavailable_after=30.0, sleep=advancing_sleep, clock=lambda: now[0],
+                          report_unavailable=lambda down, why: reports.append((down, why)))
+    writer.start()
+    writer.submit(result("a", 1.0))
+    await writer.flush()
+
+    # Failures at 1000, 1004, 1012, 1028 (not yet 30 s), 1044 (reported), 1060; written at 1076.
+    assert reports == [(True, "StoreUnavailable: database is locked"), (False, "")]
+    assert writer.available and writer.unavailable_since is None
+    await writer.close()
+
+
+async def test_a_short_outage_is_not_reported(store: Store) -> None:
+    reports: list[tuple[bool, str]] = []
+    flaky = FlakyStore(store, failures=2)
+    writer = ResultWriter(as_store(flaky), retry_initial=0.001, unavailable_after=30.0,
+                          report_unavailable=lambda down, why: reports.append((down, why)))
+    writer.start()
+    writer.submit(result("a", 1.0))
+    await writer.flush()
+
+    assert reports == [] and writer.written == 1
     await writer.close()
 
 

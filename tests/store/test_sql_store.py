@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 from tocsin.probes.base import CheckResult, CheckStatus
 from tocsin.store import Store, open_store
@@ -89,8 +88,8 @@ def test_url_names_the_database(store: Store, store_url: str) -> None:
     assert store.url == store_url
 
 
-def test_two_stores_registering_the_same_new_checks_at_once(file_url: str) -> None:
-    stores = [open_store(file_url) for _ in range(4)]
+def test_two_stores_registering_the_same_new_checks_at_once(shared_url: str) -> None:
+    stores = [open_store(shared_url) for _ in range(4)]
     stores[0].migrate()
     names = [f"check-{i}" for i in range(50)]
     start = threading.Barrier(len(stores))
@@ -150,11 +149,8 @@ def test_readers_work_while_a_writer_writes(store: Store) -> None:
     assert {r.started_at for r in store.latest_results().values()} == {batches - 1.0}
 
 
-def test_result_details_round_trip(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'details.db'}")
-    store.migrate()
+def test_result_details_round_trip(store: Store) -> None:
     result = CheckResult(check="deploy", status=CheckStatus.FAILING, started_at=1.0,
                          details={"deploy": {"id": "dep-1", "status": "build_failed"}})
     store.write_results([result])
     assert store.latest_results()["deploy"].details == result.details
-    store.close()

@@ -68,11 +68,6 @@ def test_a_locked_database_is_unavailable_not_broken(file_url: str, tmp_path: Pa
     store.close()
 
 
-def test_postgresql_is_announced_for_later() -> None:
-    with pytest.raises(StoreError, match="PostgreSQL arrives in a later release"):
-        open_store("postgresql://tocsin:secret@127.0.0.1/tocsin")
-
-
 @pytest.mark.parametrize("url", ["mysql://u:secret@127.0.0.1/db", "not a url:secret"])
 def test_unknown_urls_are_refused_without_echoing_passwords(url: str) -> None:
     with pytest.raises(StoreError) as caught:

@@ -242,13 +242,15 @@ async def test_with_an_api_token_writes_need_it(server: Server,
     status, _ = await server.call("POST", "/api/v1/silences", json={
         "matchers": ["service=backend"], "duration": "1h", "created_by": "mallory"})
     assert status == 401
-    assert (await server.alert())["state"] == "firing"
-
-    status, body = await server.call("POST", path, json={"by": "alice"},
-                                     headers={"Authorization": "Bearer t0ken-for-tests"})
-    assert status == 200 and body["state"] == "acknowledged"
-    status, _ = await server.call("GET", "/api/v1/alerts")  # reads need no token
+    status, _ = await server.call("GET", "/api/v1/alerts")  # reads need it too, once set
+    assert status == 401
+    auth = {"Authorization": "Bearer t0ken-for-tests"}
+    status, body = await server.call("GET", "/api/v1/alerts", headers=auth)
     assert status == 200
+    assert next(a for a in body["items"] if a["fingerprint"] == FINGERPRINT)["state"] == "firing"
+
+    status, body = await server.call("POST", path, json={"by": "alice"}, headers=auth)
+    assert status == 200 and body["state"] == "acknowledged"
 
 
 # -- ack links -----------------------------------------------------------------------------

@@ -35,7 +35,6 @@ services:
     url: {target.url}
     checks:
       - {{type: http, name: front, path: /health}}
-      - {{type: heartbeat, name: planned-heartbeat}}
 """)
     runtime = Runtime(config)
     task = asyncio.create_task(runtime.run())
@@ -58,7 +57,7 @@ async def test_health_reports_tocsin_itself(runtime: tuple[Runtime, str]) -> Non
     status, body = await _get(f"{url}/health")
     assert status == 200
     assert body["status"] == "ok"
-    assert body["checks"] == 8
+    assert body["checks"] == 7
     assert body["scheduler"]["runs"] >= 7
     assert body["store"]["error"] is None
 
@@ -67,12 +66,11 @@ async def test_checks_list_every_check_with_its_latest_result(
         runtime: tuple[Runtime, str]) -> None:
     _, url = runtime
     _, body = await _get(f"{url}/api/v1/checks?limit=1000")
-    assert body["total"] == 8
+    assert body["total"] == 7
     by_name = {item["name"]: item for item in body["items"]}
     assert by_name["ok-0"]["latest"]["status"] == "ok"
     assert by_name["down"]["latest"]["status"] == "failing"
     assert by_name["down"]["latest"]["code"] == 503
-    assert by_name["planned-heartbeat"]["latest"] is None
     assert by_name["front"]["service"] == "frontend"
 
 

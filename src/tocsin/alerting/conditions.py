@@ -9,6 +9,17 @@ Forms::
                               resolves the alert, so an API outage is not a failed deploy.
     <value> <op> <threshold>  e.g. ``response_time > 1000ms``, ``error_rate > 5%``
     <op> <threshold>          e.g. ``> 90%``: compares the check's primary value
+    <change> <op> <N>% vs <offset>
+                              ``drop > 50% vs 1w``, ``rise > 20% vs 1d``, ``change > 10% vs 1h``:
+                              the primary value against its own value ``offset`` earlier
+                              (drop = (base - now) / base, rise = (now - base) / base, change =
+                              the absolute of either). The probe reads the baseline and reports
+                              it as ``values[baseline_key(offset)]``; without one (a new metric,
+                              a baseline of 0) the condition does not hold: it never fires on
+                              missing data.
+    absent                    the result has no primary value (a pushed metric stopped coming,
+                              a fetch failed); not evaluable while a probe is still
+                              :data:`AWAITING_DATA` (the first minutes after a restart)
 
 ``op`` is one of ``> >= < <= == !=``. ``value`` names an entry of
 :attr:`CheckResult.values`. The primary value of the short form is
@@ -41,15 +52,30 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
-from tocsin.config.durations import parse_duration
+from tocsin.config.durations import format_duration, parse_duration
 
 if TYPE_CHECKING:
     from tocsin.probes.base import CheckResult
 
 PRIMARY_VALUE = "value"
 """The name a probe gives its one headline number (``cpu`` percent, a metric, …)."""
+
+AWAITING_DATA = "awaiting_data"
+"""A ``details`` key a probe sets when it cannot tell yet whether its value is absent."""
+
+ChangeKind = Literal["drop", "rise", "change"]
+_CHANGE = re.compile(
+    r"(?P<kind>drop|rise|change)\s*(?P<op>[<>=!~]+)\s*(?P<amount>[^\s]+?)\s*\bvs\b\s*(?P<offset>.*)"
+)
+_CHANGE_OPERATORS = (">", ">=", "<", "<=")
+_CHANGE_HELP = "e.g. 'drop > 50% vs 1w', 'rise > 20% vs 1d' or 'change > 10% vs 1h'"
+
+
+def baseline_key(offset: float) -> str:
+    """The ``values`` key of the primary value ``offset`` seconds earlier: ``value@-1w``."""
+    return f"{PRIMARY_VALUE}@-{format_duration(offset)}"
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
@@ -68,8 +94,9 @@ _COMPARISON = re.compile(
 _THRESHOLD = re.compile(r"(?P<number>[-+]?\d+(?:\.\d+)?)\s*(?P<unit>.*)")
 _UNIT_HELP = ("use ms, s, m, h, d or w for durations, % for percentages, "
               "B, KB, MB, GB, TB, KiB, MiB, GiB or TiB for sizes, or a plain number")
-_FORMS_HELP = ("write down, failed, or a comparison such as "
-               "'response_time > 1000ms', 'error_rate > 5%' or '> 90%'")
+_FORMS_HELP = ("write down, failed, absent, a comparison such as "
+               "'response_time > 1000ms', 'error_rate > 5%' or '> 90%', "
+               "or a change such as 'drop > 50% vs 1w'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,13 +204,94 @@ class Comparison:
         return self.text
 
 
-Condition = StatusCondition | Comparison
+@dataclass(frozen=True, slots=True)
+class ChangeCondition:
+    """``drop > 50% vs 1w``: the primary value's change against its value ``offset`` ago."""
+
+    kind: ChangeKind
+    op: str
+    percent: float
+    offset: float  # seconds
+    amount_text: str
+    offset_text: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.kind} {self.op} {self.amount_text} vs {self.offset_text}"
+
+    @property
+    def metric(self) -> str:
+        """``drop_1w``: the alert's name within its check."""
+        return f"{self.kind}_{format_duration(self.offset)}"
+
+    @property
+    def baseline(self) -> str:
+        """The ``values`` key the probe puts the baseline under."""
+        return baseline_key(self.offset)
+
+    def evaluate(self, result: CheckResult) -> Outcome:
+        now = result.values.get(PRIMARY_VALUE)
+        if now is None or math.isnan(now):
+            return Outcome(held=None, threshold=self.amount_text, unit="%",
+                           error=f"the result has no value {PRIMARY_VALUE!r}")
+        base = result.values.get(self.baseline)
+        if base is None or base == 0 or math.isnan(base):
+            return Outcome(held=False, threshold=self.amount_text, unit="%")  # no baseline
+        changed = self.change_percent(float(now), float(base))
+        return Outcome(held=_OPERATORS[self.op](changed, self.percent), value=changed,
+                       threshold=self.amount_text, unit="%")
+
+    def change_percent(self, now: float, base: float) -> float:
+        """The change this condition measures, in percent of ``abs(base)``."""
+        rise = (now - base) / abs(base) * 100.0
+        if self.kind == "drop":
+            return -rise
+        return rise if self.kind == "rise" else abs(rise)
+
+    def describe(self, outcome: Outcome) -> str:
+        """``drop 62% > 50% vs 1w``, or ``drop > 50% vs 1w`` without a baseline."""
+        if outcome.value is None:
+            return self.text
+        return (f"{self.kind} {_format_number(outcome.value)}% {self.op} {self.amount_text} "
+                f"vs {self.offset_text}")
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
+class AbsentCondition:
+    """``absent``: the result has no primary value."""
+
+    @property
+    def text(self) -> str:
+        return "absent"
+
+    @property
+    def metric(self) -> str:
+        return "absent"
+
+    def evaluate(self, result: CheckResult) -> Outcome:
+        if PRIMARY_VALUE in result.values:
+            return Outcome(held=False)
+        if result.details.get(AWAITING_DATA):
+            return Outcome(held=None, error=result.message or "waiting for a first value")
+        return Outcome(held=True)
+
+    def describe(self, outcome: Outcome) -> str:
+        return "is absent" if outcome.held else "is present"
+
+    def __str__(self) -> str:
+        return self.text
+
+
+Condition = StatusCondition | Comparison | ChangeCondition | AbsentCondition
 """A parsed condition: ``evaluate(result) -> Outcome``, ``text``, ``metric``."""
 
 
 def parse_condition(text: object) -> Condition:
     """Parse a rule's ``when:``; raise ValueError saying what is wrong and what to write."""
-    if isinstance(text, StatusCondition | Comparison):
+    if isinstance(text, StatusCondition | Comparison | ChangeCondition | AbsentCondition):
         return text
     if not isinstance(text, str):
         raise ValueError(f"a condition must be text, e.g. 'down' or 'response_time > 1000ms', "
@@ -195,6 +303,11 @@ def parse_condition(text: object) -> Condition:
         return StatusCondition("down")
     if source == "failed":
         return StatusCondition("failed")
+    if source == "absent":
+        return AbsentCondition()
+    change = _CHANGE.fullmatch(source)
+    if change is not None:
+        return parse_change(change, source)
     match = _COMPARISON.fullmatch(source)
     if match is None:
         if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", source):
@@ -207,6 +320,28 @@ def parse_condition(text: object) -> Condition:
         raise ValueError(f"missing threshold in {source!r}, e.g. 'response_time > 1000ms'")
     threshold = parse_threshold(threshold_text, source)
     return Comparison(name, op, threshold)
+
+
+def parse_change(match: re.Match[str], source: str) -> ChangeCondition:
+    """``drop > 50% vs 1w`` from its regex match; ValueError naming the wrong part."""
+    op, amount, offset_text = match.group("op"), match.group("amount"), match.group("offset")
+    if op not in _CHANGE_OPERATORS:
+        raise ValueError(f"unknown operator {op!r} in {source!r}: a change condition uses "
+                         f"one of {' '.join(_CHANGE_OPERATORS)}, {_CHANGE_HELP}")
+    number = re.fullmatch(r"(\d+(?:\.\d+)?)%", amount)
+    if number is None:
+        raise ValueError(f"a change is a percentage: write e.g. '50%', not {amount!r}, "
+                         f"in {source!r} ({_CHANGE_HELP})")
+    try:
+        offset = parse_duration(offset_text.strip())
+    except ValueError:
+        raise ValueError(f"invalid offset {offset_text.strip()!r} in {source!r}: compare with "
+                         "a time earlier, e.g. vs 1h, vs 1d or vs 1w (units m, h, d, w)"
+                         ) from None
+    if offset < 60:
+        raise ValueError(f"the offset in {source!r} must be at least 1m, e.g. vs 1h")
+    kind = cast(ChangeKind, match.group("kind"))  # the regex admits only CHANGE_KINDS
+    return ChangeCondition(kind, op, float(number.group(1)), offset, amount, offset_text.strip())
 
 
 def parse_threshold(text: str, condition: str | None = None) -> Threshold:

@@ -116,6 +116,7 @@ class NotificationKind(enum.Enum):
     DIGEST = "digest"
     TEST = "test"  # a drill
     REMEDIATION = "remediation"  # a remediation started, or would have (passive mode)
+    REPORT = "report"  # a scheduled report (the monthly SLA report), as a document
     REMEDIATION_EXHAUSTED = "remediation_exhausted"  # budget spent: a person must step in
     RECOVERED = "recovered"  # a remediation's verification passed
     RECOVERY_FAILED = "recovery_failed"  # a remediation failed or did not bring it back
@@ -152,6 +153,15 @@ class AlertSnapshot:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file a notification carries (a report's PDF), its bytes in base64."""
+
+    filename: str
+    content_type: str
+    data: str
+
+
+@dataclass(frozen=True)
 class Notification:
     """One message to one channel. ``key`` is its idempotency key (the email Message-ID)."""
 
@@ -165,6 +175,8 @@ class Notification:
     incident_id: str | None = None
     high_priority: bool = False
     counts: dict[str, int] = field(default_factory=dict)  # digests: alerts per severity/state
+    body: str = ""  # a report's text, shown where there are no alerts to list
+    attachments: tuple[Attachment, ...] = ()
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -186,6 +198,7 @@ class Notification:
             alert["state"] = AlertState(alert["state"])
             alerts.append(AlertSnapshot(**alert))
         data["alerts"] = tuple(alerts)
+        data["attachments"] = tuple(Attachment(**item) for item in data.get("attachments", ()))
         return cls(**data)
 
 

@@ -5,6 +5,10 @@ Two small workers over the store:
 - :class:`AlertingWriter` persists the engine's batches in order, each in one
   transaction (alert states + events + incidents + outbox entries), then wakes
   the sender. A store error keeps the batch and retries it; nothing is dropped.
+  While the store is down, the notifications of the batches it holds are
+  sent once straight through their channels (:meth:`OutboxSender.send_unsaved`),
+  so that pages go out during a store outage; each is saved later with the
+  outcome of that attempt (sent, or pending for the outbox to retry).
 - :class:`OutboxSender` delivers due entries: success marks them sent; a
   transient :class:`DeliveryError` schedules a retry with exponential backoff
   (honouring ``retry_after``); a permanent one, or running out of attempts,
@@ -20,7 +24,7 @@ import asyncio
 import logging
 import random
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -47,9 +51,11 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float:
 class AlertingWriter:
     """Persists engine batches, in order, then wakes the sender."""
 
-    def __init__(self, store: Store, on_saved: Callable[[], None]) -> None:
+    def __init__(self, store: Store, on_saved: Callable[[], None],
+                 send_unsaved: SendUnsaved | None = None) -> None:
         self.store = store
         self.on_saved = on_saved
+        self.send_unsaved = send_unsaved
         self._queue: deque[AlertingBatch] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -85,6 +91,7 @@ class AlertingWriter:
                     self.last_error = str(error)
                     log.error("could not save alert state (attempt %d), retrying: %s",
                               failures, error)
+                    await self._send_unsaved()
                     await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
                     continue
                 failures = 0
@@ -93,6 +100,20 @@ class AlertingWriter:
                 if batch.deliveries:
                     self.on_saved()
             self._idle.set()
+
+    async def _send_unsaved(self) -> None:
+        """Try once each notification held here that has never been tried.
+
+        Between two attempts to save, never during one: the save reads the
+        same :class:`Delivery` objects this updates.
+        """
+        untried = [delivery for batch in self._queue for delivery in batch.deliveries
+                   if delivery.attempts == 0 and delivery.status is DeliveryStatus.PENDING]
+        if untried and self.send_unsaved is not None:
+            try:
+                await self.send_unsaved(untried)
+            except Exception:  # they stay pending: the outbox sends them once they are saved
+                log.exception("sending notifications the store could not hold failed")
 
     async def flush(self) -> None:
         await self._idle.wait()
@@ -107,6 +128,8 @@ class AlertingWriter:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
+
+SendUnsaved = Callable[[list[Delivery]], Awaitable[None]]
 
 FAILING_AFTER = 3  # deliveries failed for good in a row before a channel counts as failing
 
@@ -260,6 +283,38 @@ class OutboxSender:
         await asyncio.to_thread(self._fail_and_fall_back, delivery, fallbacks)
         if fallbacks:
             self.wake()
+
+    async def send_unsaved(self, deliveries: list[Delivery]) -> None:
+        """Send notifications the store cannot hold yet, once each, straight through the channels.
+
+        Each delivery is updated in place — sent, or left pending with the
+        error — and the outbox takes it over once it is saved: a pending one
+        is retried (and falls back) as any other. Nothing is read from or
+        written to the store here.
+        """
+        await asyncio.gather(*(self._send_unsaved(delivery) for delivery in deliveries))
+
+    async def _send_unsaved(self, delivery: Delivery) -> None:
+        channel = self.channels.get(delivery.channel)
+        async with self._semaphore:
+            delivery.attempts += 1
+            try:
+                if channel is None:
+                    raise DeliveryError(f"no channel named {delivery.channel!r} in the config",
+                                        permanent=True)
+                await channel.send(delivery.notification)
+            except Exception as error:  # DeliveryError or a bug: the outbox retries it later
+                delivery.last_error = str(error) or type(error).__name__
+                delivery.next_attempt_at = self.clock.now()
+                log.warning("delivery to %s failed while the store is unavailable; the outbox "
+                            "retries it once the store is back: %s", delivery.channel, error)
+                return
+        delivery.status = DeliveryStatus.SENT
+        delivery.sent_at = self.clock.now()
+        self.sent += 1
+        log.info("sent %s to %s while the store is unavailable: %s",
+                 delivery.notification.kind.value, delivery.channel,
+                 delivery.notification.subject)
 
     def _fail_and_fall_back(self, delivery: Delivery, fallbacks: list[Delivery]) -> None:
         self.store.update_delivery(delivery)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TICK = 1.0  # seconds between checks of what time alone decides (repeats, escalation, …)
+STORE_ALERT = "tocsin:store:unavailable"  # the fingerprint of Tocsin's own store alert
 
 
 def build_channels(configs: Mapping[str, ChannelConfig]) -> dict[str, Channel[Any]]:
@@ -86,7 +87,8 @@ class Alerting:
         self.signer = ack_signer(loaded.config, self.base_url)
         self.sender = OutboxSender(store, build_channels(loaded.config.channels), clock,
                                    on_health=self._channel_health_changed)
-        self.writer = AlertingWriter(store, on_saved=self.sender.wake)
+        self.writer = AlertingWriter(store, on_saved=self.sender.wake,
+                                     send_unsaved=self.sender.send_unsaved)
         self.engine = AlertEngine(
             engine_settings(loaded.config, self.signer, clock, self.base_url,
                             self.sender.channels),
@@ -118,6 +120,18 @@ class Alerting:
             service="tocsin", check=f"channel:{name}",
             summary=f"notification channel {name} is failing",
             message=health.last_error or "", avoid_channels=[name])
+
+    def store_unavailable(self, unavailable: bool, why: str) -> None:
+        """The store refuses writes: a P2 alert, sent before the store can hold it.
+
+        Its notifications cannot wait in the outbox, which is in the store: the
+        state writer sends them straight through the channels while it keeps
+        retrying the save (see :class:`AlertingWriter`).
+        """
+        self.engine.report_condition(
+            STORE_ALERT, unavailable, severity=Severity.P2, service="tocsin", check="store",
+            summary="the store is unavailable: results are kept in memory",
+            message=why)
 
     async def start(self) -> None:
         """Restore what a previous process left, then start writing, sending and ticking."""

@@ -15,13 +15,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from functools import cache
+from html import escape
 from pathlib import Path
 from typing import Annotated, Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import AfterValidator
 
-from tocsin.alerting.model import Notification, Severity
+from tocsin.alerting.model import Notification, NotificationKind, Severity
 from tocsin.channels.rendering import (
     PROBLEM_KINDS,
     alert_view,
@@ -102,6 +103,8 @@ def render_email(notification: Notification, *, channel: str, subject_prefix: st
     ``text_limit`` cuts each alert's message and description to that many
     characters, for an API that refuses large mail.
     """
+    if notification.kind is NotificationKind.REPORT:
+        return _report_email(notification, channel=channel, subject_prefix=subject_prefix)
     views = [alert_view(alert, notification.created_at) for alert in notification.alerts]
     if text_limit is not None:
         views = [replace(view, message=_cut(view.message, text_limit),
@@ -122,4 +125,19 @@ def render_email(notification: Notification, *, channel: str, subject_prefix: st
         text=templates.get_template("email.txt.j2").render(context),
         html=templates.get_template("email.html.j2").render(context),
         urgent=is_urgent(notification),
+    )
+
+
+def _report_email(notification: Notification, *, channel: str,
+                  subject_prefix: str) -> EmailContent:
+    """A report's mail: its text, with the document attached (by the channel)."""
+    footer = f"Sent by Tocsin via {delivery_path(notification, channel)}."
+    paragraphs = "".join(f"<p>{escape(part)}</p>" for part in notification.body.split("\n\n")
+                         if part.strip())
+    return EmailContent(
+        subject=f"{subject_prefix} {headline(notification)}".strip(),
+        text=f"{notification.body}\n\n-- \n{footer}\n",
+        html=(f"<!doctype html><html><body>{paragraphs}<hr><p><small>{escape(footer)}</small>"
+              "</p></body></html>"),
+        urgent=False,
     )

@@ -25,6 +25,7 @@ _KIND_WORDS = {
     NotificationKind.FLAPPING: "FLAPPING",
     NotificationKind.DIGEST: "Digest",
     NotificationKind.TEST: "TEST",
+    NotificationKind.REPORT: "Report",
     NotificationKind.REMEDIATION: "REMEDIATION",
     NotificationKind.REMEDIATION_EXHAUSTED: "REMEDIATION EXHAUSTED",
     NotificationKind.RECOVERED: "RECOVERED",
@@ -108,6 +109,8 @@ def headline(notification: Notification) -> str:
     kind, alerts = notification.kind, notification.alerts
     severity = notification.severity.value
     word = _KIND_WORDS[kind]
+    if kind is NotificationKind.REPORT:
+        return one_line(notification.subject)
     if kind is NotificationKind.DIGEST:
         counts = severity_counts(notification)
         total = sum(counts.values())

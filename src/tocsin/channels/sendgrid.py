@@ -135,7 +135,7 @@ def mail_body(notification: Notification, config: SendGridConfig, channel: str, 
         headers["X-Tocsin-Incident"] = one_line(notification.incident_id)
     if content.urgent:
         headers.update(HIGH_PRIORITY_HEADERS)
-    return {
+    body: dict[str, Any] = {
         "personalizations": [personalization],
         "from": sender,
         "subject": content.subject,
@@ -147,6 +147,11 @@ def mail_body(notification: Notification, config: SendGridConfig, channel: str, 
         "tracking_settings": {"click_tracking": {"enable": False, "enable_text": False},
                               "open_tracking": {"enable": False}},
     }
+    if notification.attachments:
+        body["attachments"] = [{"content": item.data, "type": item.content_type,
+                                "filename": one_line(item.filename), "disposition": "attachment"}
+                               for item in notification.attachments]
+    return body
 
 
 def encode_mail(notification: Notification, config: SendGridConfig, channel: str) -> bytes:

@@ -23,6 +23,7 @@ refuses every recipient, the failure is permanent unless every refusal was a
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import logging
 import re
@@ -138,6 +139,11 @@ def build_message(notification: Notification, config: SMTPConfig,
             message[name] = value
     message.set_content(content.text)
     message.add_alternative(content.html, subtype="html")
+    for attachment in notification.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        message.add_attachment(base64.b64decode(attachment.data), maintype=maintype,
+                               subtype=subtype or "octet-stream",
+                               filename=one_line(attachment.filename))
     return message
 
 

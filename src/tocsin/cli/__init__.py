@@ -35,6 +35,8 @@ from tocsin.config import (
 from tocsin.probes import CheckResult, CheckSpec, CheckStatus, ProbeContext
 from tocsin.runtime import Runtime, build_probes
 from tocsin.scheduler import run_once
+from tocsin.store import StoreError
+from tocsin.web.credentials import CredentialError
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -108,6 +110,12 @@ def run(config_path: Path | None) -> None:
     except OSError as error:
         logging.getLogger("tocsin").error("%s", error)
         sys.exit(EXIT_FAILED)
+    except StoreError as error:  # a corrupt or newer database, or one another Tocsin holds
+        logging.getLogger("tocsin").error("%s", error)
+        sys.exit(EXIT_FAILED)
+    except CredentialError as error:  # a malformed password hash or session secret
+        click.echo(str(error), err=True)
+        sys.exit(EXIT_CONFIG)
 
 
 @main.command()
@@ -202,3 +210,6 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
 from tocsin.cli import remote as _remote  # noqa: E402,F401  isort: skip
 from tocsin.cli import drills as _drills  # noqa: E402,F401  isort: skip
 from tocsin.cli import demo as _demo  # noqa: E402,F401  isort: skip
+from tocsin.cli import db as _db  # noqa: E402,F401  isort: skip
+from tocsin.cli import token as _token  # noqa: E402,F401  isort: skip
+from tocsin.cli import report as _report  # noqa: E402,F401  isort: skip

@@ -61,12 +61,12 @@ def _api_errors(client: TocsinClient, not_found: str) -> Iterator[None]:
         if error.status == 404:
             _fail(not_found)
         if error.status == 401:
-            _fail(f"Tocsin refused the API token: set {TOKEN_ENV} to the token the server "
-                  f"was started with" if client.token else
-                  f"Tocsin requires an API token for this: set {TOKEN_ENV}")
+            _fail(f"Tocsin refused the API token: set {TOKEN_ENV} to a token made by "
+                  f"`tocsin token create` (or the server's own {TOKEN_ENV})" if client.token
+                  else f"Tocsin requires an API token for this: set {TOKEN_ENV}")
         if error.status == 403:
-            _fail(f"Tocsin accepts this without a token only from its own host: start "
-                  f"`tocsin run` with {TOKEN_ENV} set, and set it here too ({error.detail})")
+            _fail(f"Tocsin refused this: {error.detail} (a write needs a token created "
+                  f"with --scope write)")
         if error.status == 422:
             _fail(error.detail, EXIT_CONFIG)
         _fail(f"Tocsin at {client.base_url} answered {error.status}: {error.detail}")

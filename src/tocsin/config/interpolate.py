@@ -45,6 +45,11 @@ class Interpolation:
     failed: set[KeyPath] = field(default_factory=set)
 
 
+# Keys whose value is a credential wherever they appear (a heartbeat's ping token,
+# the token that pushes metrics).
+_SECRET_KEYS = frozenset({"token", "push_token"})
+
+
 def interpolate(
     data: Any, env: Mapping[str, str], file: str, lines: Mapping[KeyPath, int]
 ) -> Interpolation:
@@ -77,7 +82,8 @@ class _Walker:
         # and Apprise URLs embed tokens), are secrets whatever the variable is called.
         in_headers = "headers" in path or (len(path) > 2 and path[0] == "channels"
                                            and path[2] not in _PLAIN_CHANNEL_KEYS) or (
-            len(path) == 3 and path[0] == "platforms" and path[2] == "api_key")
+            len(path) == 3 and path[0] == "platforms" and path[2] == "api_key") or (
+            bool(path) and path[-1] in _SECRET_KEYS)
         values: list[str] = []
         pieces: list[str] = []
         position = 0

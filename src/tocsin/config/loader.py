@@ -22,7 +22,7 @@ from tocsin.config.errors import validation_issues
 from tocsin.config.interpolate import interpolate
 from tocsin.config.issues import ConfigError, ConfigIssue
 from tocsin.config.model import TocsinConfig, config_model
-from tocsin.config.references import reference_issues
+from tocsin.config.references import literal_secret_issues, reference_issues
 from tocsin.config.resolve import resolve_checks, rule_issues
 from tocsin.config.secrets import Redactor
 from tocsin.config.yamlsource import parse_yaml
@@ -85,7 +85,9 @@ def load_config_text(
     redactor = Redactor(interpolated.secrets)
     issues = (interpolated.issues
               + rule_issues(interpolated.data, source_name, document.lines)
-              + reference_issues(interpolated.data, source_name, document.lines))
+              + reference_issues(interpolated.data, source_name, document.lines)
+              + literal_secret_issues(interpolated.data, interpolated.substituted,
+                                      source_name, document.lines))
     model = config_model()
     try:
         config = model.model_validate(interpolated.data)

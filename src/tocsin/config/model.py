@@ -25,6 +25,7 @@ from pydantic import (
     Tag,
     create_model,
     field_validator,
+    model_validator,
 )
 
 from tocsin.alerting.inhibition import InhibitRule
@@ -36,6 +37,8 @@ from tocsin.probes.base import CheckConfig
 from tocsin.probes.database import DatabaseCheckConfig
 from tocsin.probes.system import SystemCheckConfig
 from tocsin.remediation.policy import RemediationSettings
+from tocsin.reports.settings import ReportsSettings
+from tocsin.slo.model import SLOConfig
 
 PLANNED_TAG = "planned"
 """The union tag (it appears in pydantic error locations) of :class:`PlannedCheckConfig`."""
@@ -73,6 +76,35 @@ class SchedulerSettings(_Section):
 
     concurrency: int = Field(default=1000, ge=1)
     jitter: bool = True  # spread checks with equal intervals over the interval
+    # Results held in memory while the store is slow or down; beyond it the oldest are dropped.
+    store_buffer: int = Field(default=100_000, ge=1000)
+
+
+def _positive(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError("a retention period must be longer than zero, e.g. 14d")
+    return seconds
+
+
+class RetentionSettings(_Section):
+    """How long history is kept: raw results, then 5-minute, then hourly and daily rollups.
+
+    Alerts, incidents, deliveries, deploys and the remediation audit log are kept forever.
+    """
+
+    raw: Annotated[Duration, AfterValidator(_positive)] = 14 * 86400.0
+    rollups_5m: Annotated[Duration, AfterValidator(_positive)] = 90 * 86400.0
+    rollups_1h: Annotated[Duration, AfterValidator(_positive)] = 730 * 86400.0
+
+    @model_validator(mode="after")
+    def _coarser_tiers_last_longer(self) -> RetentionSettings:
+        if not self.raw <= self.rollups_5m:
+            raise ValueError(f"rollups_5m ({format_duration(self.rollups_5m)}) must be at "
+                             f"least raw ({format_duration(self.raw)})")
+        if not self.rollups_5m <= self.rollups_1h:
+            raise ValueError(f"rollups_1h ({format_duration(self.rollups_1h)}) must be at "
+                             f"least rollups_5m ({format_duration(self.rollups_5m)})")
+        return self
 
 
 class WebSettings(_Section):
@@ -81,6 +113,33 @@ class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
     enabled: bool = True
+    # The bearer token of POST /api/v1/metrics; set it from the environment
+    # (${TOCSIN_PUSH_TOKEN}). Without it, pushing metrics is off.
+    push_token: str | None = Field(default=None, repr=False)
+
+    @field_validator("push_token")
+    @classmethod
+    def _push_token_or_off(cls, token: str | None) -> str | None:
+        return token or None  # `${TOCSIN_PUSH_TOKEN:-}` unset: pushing is off
+
+
+class StatusPageSettings(_Section):
+    """The public status page at /status and the SVG badges."""
+
+    title: str = Field(default="Status", min_length=1, max_length=200)
+    # A local image file (served by Tocsin at /status/logo) or a path on this server
+    # (/static/...): the Content-Security-Policy allows no image from another origin.
+    logo: str | None = None
+    services: list[str] | None = None  # the services shown, in order; None: all of them
+    public: bool = True  # False: the status page and badges need a dashboard login
+
+    @field_validator("logo")
+    @classmethod
+    def _logo_is_local(cls, logo: str | None) -> str | None:
+        if logo and urlsplit(logo).scheme in ("http", "https"):
+            raise ValueError("logo must be a file path or a path on this server (/static/...): "
+                             "the Content-Security-Policy blocks images from other origins")
+        return logo or None
 
 
 MIN_ACK_SECRET_LENGTH = 16
@@ -176,9 +235,12 @@ class TocsinConfig(_Section):
     """The whole of ``tocsin.yaml``."""
 
     storage: str = "sqlite:///tocsin.db"
+    retention: Annotated[RetentionSettings, BeforeValidator(_none_as_empty_mapping)] = Field(
+        default_factory=RetentionSettings)
     defaults: Defaults = Field(default_factory=Defaults)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    status_page: StatusPageSettings = Field(default_factory=StatusPageSettings)
     services: dict[str, Service] = Field(default_factory=dict)
     alerting: AlertingSettings = Field(default_factory=AlertingSettings)
     policies: Policies = Field(default_factory=Policies)
@@ -203,8 +265,11 @@ class TocsinConfig(_Section):
     # Named fixes that alert rules name in `remediate:` (tocsin.config.references).
     remediation: Annotated[RemediationSettings, BeforeValidator(_none_as_empty_mapping)] = (
         Field(default_factory=RemediationSettings))
-    slos: Any = None
-    reports: Any = None
+    # Service level objectives, each evaluated by an internal `slo:<name>` check.
+    slos: Annotated[list[SLOConfig], BeforeValidator(_none_as_empty)] = Field(
+        default_factory=list)
+    reports: Annotated[ReportsSettings, BeforeValidator(_none_as_empty_mapping)] = Field(
+        default_factory=ReportsSettings)
     silences: Any = None
     heartbeats: Any = None
     metrics: Any = None

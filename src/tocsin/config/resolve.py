@@ -7,7 +7,7 @@ sees every mistake in one run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -24,12 +24,16 @@ from tocsin.config.model import (
 from tocsin.platforms.base import PlatformTarget
 from tocsin.probes.base import CheckConfig, CheckSpec
 from tocsin.probes.system import DEFAULT_DISK_PATH
+from tocsin.slo.model import SLOConfig
+from tocsin.slo.probe import INDICATOR_CHECK_TYPES, slo_spec
 
 _TIMING_RULES: dict[str, Callable[[float], float]] = {
     "interval": check_interval,
     "timeout": check_timeout,
 }
 
+
+MAX_CHECK_NAME = 200  # the store keeps names in VARCHAR(255) columns, with room for prefixes
 
 HOST = "host"
 """The prefix of the names of ``host:`` checks, which belong to no service."""
@@ -75,6 +79,9 @@ def rule_issues(data: Any, file: str, lines: Mapping[KeyPath, int]) -> list[Conf
             except ValueError as error:
                 issue((*path, key), str(error))
         name = check_name(service, check)
+        if len(name) > MAX_CHECK_NAME:
+            issue((*path, "name") if check.get("name") else path,
+                  f"the check name is {len(name)} characters long; at most {MAX_CHECK_NAME}")
         if name not in first_use:
             first_use[name] = path
             continue
@@ -89,7 +96,7 @@ def rule_issues(data: Any, file: str, lines: Mapping[KeyPath, int]) -> list[Conf
 
 
 def resolve_checks(config: TocsinConfig) -> tuple[tuple[CheckSpec[Any], ...], tuple[str, ...]]:
-    """Every check (services, ``host:``, ``databases:``) as a spec; the names of planned ones."""
+    """Every check (services, ``host:``, ``databases:``, one per SLO) as a spec; planned names."""
     defaults = config.defaults
     specs: list[CheckSpec[Any]] = []
     skipped: list[str] = []
@@ -109,7 +116,16 @@ def resolve_checks(config: TocsinConfig) -> tuple[tuple[CheckSpec[Any], ...], tu
         # A database is its own service: `demo:database`, its alerts `demo:database:down`.
         name = check_name(database, {"name": database_check.name, "type": "database"})
         specs.append(_spec(name, database, None, database_check, defaults))
+    specs.extend(slo_spec(slo, slo_checks(slo, specs)) for slo in config.slos)
     return tuple(specs), tuple(skipped)
+
+
+def slo_checks(slo: SLOConfig, specs: Sequence[CheckSpec[Any]]) -> list[str]:
+    """The checks an SLO measures: those it names, else its service's checks of the right type."""
+    if slo.checks is not None:
+        return list(slo.checks)
+    types = INDICATOR_CHECK_TYPES[slo.parsed_indicator.kind]
+    return [spec.name for spec in specs if spec.service == slo.service and spec.type in types]
 
 
 def platform_target(config: TocsinConfig, service: Service,

@@ -28,6 +28,8 @@ from tocsin.probes import tcp as _tcp  # noqa: F401  isort: skip
 from tocsin.probes import tls as _tls  # noqa: F401  isort: skip
 from tocsin.probes import dns as _dns  # noqa: F401  isort: skip
 from tocsin.probes import command as _command  # noqa: F401  isort: skip
+from tocsin.probes import metric as _metric  # noqa: F401  isort: skip
+from tocsin.probes import heartbeat as _heartbeat  # noqa: F401  isort: skip
 
 __all__ = [
     "PLANNED_TYPES",

@@ -10,14 +10,21 @@ one, where the connector hook adds about 3 %.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextvars import ContextVar
 from time import perf_counter
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from tocsin.platforms.registry import PlatformClients
+from tocsin.probes.heartbeat_book import HeartbeatBook
+from tocsin.probes.metric_push import PushedMetrics
+
+if TYPE_CHECKING:
+    from tocsin.probes.database import DatabaseCheckConfig
+    from tocsin.store.base import Store
 
 
 class RequestTimings:
@@ -111,6 +118,14 @@ class ProbeContext:
         self._keepalive: aiohttp.ClientSession | None = None
         # One client per configured platform, shared by its checks (and its rate limits).
         self.platforms = PlatformClients()
+        # The newest point pushed for each `metric` check (the web server records them).
+        self.metrics = PushedMetrics()
+        # Set by the runtime: the store, where a `metric` check reads the baselines of
+        # its change conditions, and the `databases:` section its `database:` names.
+        self.store: Store | None = None
+        self.databases: Mapping[str, DatabaseCheckConfig] = {}
+        # What the pings of every heartbeat check have said (the web server records them).
+        self.heartbeats = HeartbeatBook()
 
     def _session(self, force_close: bool) -> aiohttp.ClientSession:
         connector = _TimedConnector(

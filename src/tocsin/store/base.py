@@ -18,8 +18,10 @@ Driver and SQLAlchemy exceptions are translated at the boundary (see
 
 from __future__ import annotations
 
+import enum
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 from tocsin.alerting.model import (
     Alert,
@@ -32,8 +34,12 @@ from tocsin.alerting.model import (
 )
 from tocsin.platforms.events import DeployEvent
 from tocsin.probes.base import CheckResult
+from tocsin.probes.heartbeat_book import Ping
 from tocsin.remediation.audit import RemediationAttempt
 from tocsin.remediation.policy import DisabledRemediation
+from tocsin.reports.model import StoredReport
+from tocsin.store.retention import PruneCounts, Retention
+from tocsin.store.rollups import Rollup, Summary
 
 
 class StoreError(Exception):
@@ -48,12 +54,33 @@ class SchemaError(StoreError):
     """The database schema does not match this version of Tocsin."""
 
 
+class TokenScope(enum.StrEnum):
+    """What an API token may do: ``write`` implies ``read``."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+@dataclass(frozen=True, slots=True)
+class APIToken:
+    """A stored API token: its public ``id`` and a hash of its secret (never the secret)."""
+
+    id: str
+    name: str
+    scope: TokenScope
+    hash: str
+    created_at: float
+    last_used_at: float | None = None
+    revoked_at: float | None = None
+
+
 class Store(ABC):
     """Where check results and alerting state are kept.
 
     Results: history per check, and the latest result of each. Alerting: the
     state of every alert and its lifecycle events, incidents, the delivery
-    outbox, and silences. Deploys: every platform deploy a check saw.
+    outbox, and silences. Deploys: every platform deploy a check saw. Heartbeats:
+    every ping received.
     Remediation: the audit log of attempts, and the services disabled after
     a spent budget.
     """
@@ -81,7 +108,9 @@ class Store(ABC):
 
         One transaction for the whole batch: either every result is stored or
         none is. A result older than the stored latest of its check goes to
-        history only.
+        history only. A result is its check and ``started_at``: one already
+        stored (a retried batch) is stored and counted in rollups once.
+        Rollups (:meth:`summary`, :meth:`rollups`) count every stored result.
         """
 
     @abstractmethod
@@ -102,6 +131,51 @@ class Store(ABC):
         """Results of ``check`` with ``since <= started_at < until``, newest first.
 
         At most ``limit`` of them: the newest ``limit``.
+        """
+
+    # -- rollups and retention ---------------------------------------------------
+
+    @abstractmethod
+    def summary(self, checks: Collection[str], since: float,
+                until: float) -> dict[str, Summary]:
+        """Counts, uptime and latency (mean, min, max, p50/p95/p99) of each of ``checks``.
+
+        Answered from rollups, never from raw results: the window is the whole
+        hours that start in ``[since, until)`` (days inside it read from the daily
+        tier), so it may start up to an hour after ``since``. Every asked check
+        is in the answer; one without results has ``count`` 0 and ``uptime`` None.
+        Percentiles are within :data:`~tocsin.store.rollups.RELATIVE_ERROR` (4.33 %).
+        """
+
+    @abstractmethod
+    def rollups(self, check: str, since: float, until: float, step: int) -> list[Rollup]:
+        """The series of ``check`` in buckets of ``step`` seconds (300, 3600 or 86400).
+
+        Buckets starting in ``[since, until)``, oldest first; empty buckets are
+        absent. 5-minute buckets exist until 5-minute retention, hourly and
+        daily ones until hourly retention. A daily series over a month is
+        ``rollups(check, t, t + 30 * 86400, 86400)``. Raises ValueError for
+        another step.
+        """
+
+    @abstractmethod
+    def prune(self, now: float, retention: Retention | None = None, *, batch: int = 2000,
+              pause: float = 0.0) -> PruneCounts:
+        """Remove what ``retention`` (the defaults when None) no longer keeps at ``now``.
+
+        Raw results started before ``now - retention.raw``; the 5-minute detail of
+        hours that ended before ``now - retention.rollups_5m``; hourly and daily
+        rollups that ended before ``now - retention.rollups_1h``. At most
+        ``batch`` rows per transaction, sleeping ``pause`` seconds between
+        them, so writers interleave. Alerts, incidents, deliveries, deploys and
+        the remediation audit log are never pruned.
+        """
+
+    @abstractmethod
+    def checkpoint(self) -> None:
+        """Move the write-ahead log into the database and truncate it (SQLite).
+
+        A no-op where the database manages its own log.
         """
 
     # -- alerting -------------------------------------------------------------
@@ -224,6 +298,32 @@ class Store(ABC):
                      limit: int = 100) -> list[DeployEvent]:
         """Deploys (of one service, or of all) created at or after ``since``, newest first."""
 
+    # -- reports ----------------------------------------------------------------
+
+    @abstractmethod
+    def save_report(self, report: StoredReport) -> int:
+        """Store a report (its ``id`` is ignored); return its new id."""
+
+    @abstractmethod
+    def list_reports(self, kind: str, since: float | None = None, until: float | None = None,
+                     limit: int = 100) -> list[StoredReport]:
+        """Reports of ``kind`` created in ``[since, until)``, newest first."""
+
+    @abstractmethod
+    def prune_reports(self, kind: str, before: float) -> int:
+        """Remove the reports of ``kind`` created before ``before``; return how many."""
+
+    # -- heartbeats --------------------------------------------------------------
+
+    @abstractmethod
+    def record_pings(self, pings: Sequence[Ping]) -> None:
+        """Append heartbeat pings, one transaction for all."""
+
+    @abstractmethod
+    def list_pings(self, check: str, since: float | None = None,
+                   limit: int = 100) -> list[Ping]:
+        """Pings of heartbeat ``check`` received at or after ``since``, newest first."""
+
     # -- remediation -----------------------------------------------------------
 
     @abstractmethod
@@ -267,6 +367,30 @@ class Store(ABC):
     @abstractmethod
     def disabled_services(self) -> dict[str, DisabledRemediation]:
         """Every service whose remediation is disabled, by service name."""
+
+    @abstractmethod
+    def add_api_token(self, token: APIToken) -> None:
+        """Store a new API token; a token with the same id is a :class:`StoreError`."""
+
+    @abstractmethod
+    def get_api_token(self, token_id: str) -> APIToken | None:
+        """One token by id, revoked or not."""
+
+    @abstractmethod
+    def list_api_tokens(self) -> list[APIToken]:
+        """Every token, revoked ones included, oldest first."""
+
+    @abstractmethod
+    def count_active_api_tokens(self) -> int:
+        """How many tokens are not revoked."""
+
+    @abstractmethod
+    def revoke_api_token(self, token_id: str, at: float) -> bool:
+        """Revoke a token; False when there is no such token or it was already revoked."""
+
+    @abstractmethod
+    def touch_api_token(self, token_id: str, at: float) -> None:
+        """Record that a token was used at ``at``."""
 
     @abstractmethod
     def close(self) -> None:

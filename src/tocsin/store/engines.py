@@ -11,22 +11,18 @@ from collections.abc import Callable
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
+from tocsin.store.backends.postgresql import open_postgresql
 from tocsin.store.backends.sqlite import open_sqlite
 from tocsin.store.base import Store, StoreError
 
-
-def _open_postgresql(url: str) -> Store:
-    raise StoreError("PostgreSQL arrives in a later release")
-
-
 _OPENERS: dict[str, Callable[[str], Store]] = {
     "sqlite": open_sqlite,
-    "postgresql": _open_postgresql,
+    "postgresql": open_postgresql,
 }
 
 
 def open_store(url: str) -> Store:
-    """Open the store at ``url`` (``sqlite:///tocsin.db``, ``postgresql://…``).
+    """Open the store at ``url`` (``sqlite:///tocsin.db``, ``postgresql://USER@HOST:PORT/DB``).
 
     The store is not migrated: call :meth:`Store.migrate` before using it.
     """

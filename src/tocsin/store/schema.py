@@ -31,6 +31,26 @@ Version 5 adds ``heartbeat_pings``: every ping a ``heartbeat`` check received
 (append-only), so that its state survives a restart and its history shows the
 body each run sent (capped by the check's ``body_limit``).
 
+Version 6 makes history compact and adds rollups (:mod:`tocsin.store.rollups`).
+``raw_results`` replaces ``results``: keyed ``(check_id, started_at)`` without
+a rowid (SQLite ``WITHOUT ROWID``, so the key is the table and no index
+repeats it), ``status`` a small int (0 ok, 1 failing, 2 error: ok costs no
+byte in SQLite), ``latency_us`` integer microseconds, ``message`` and
+``details`` NULL when empty — 28 bytes a row on SQLite against 58 before.
+``rollup_hours`` holds one row per check and hour: the hour's aggregate,
+its latency histogram, and in ``minutes`` its twelve 5-minute aggregates
+packed in one blob (NULL once 5-minute retention has passed).
+``rollup_days`` holds one row per check and UTC day, so a window of months
+reads a few rows per check. Hours and days are counted since the epoch.
+``rollup_dirty`` lists the hours whose stored rollups lag their raw results:
+the writer folds results in memory and writes rollups every few seconds,
+and after a crash these hours are folded again from ``raw_results``.
+The migration moves every stored result into ``raw_results`` and its
+rollups, then drops ``results``.
+
+Version 7 adds ``reports`` (hourly health reports, SLA and alert reviews, as
+JSON) and ``api_tokens`` (read/write API tokens: only a hash of each secret).
+
 Migrations are an ordered list: version ``n`` is ``MIGRATIONS[n - 1]``. Each
 runs in its own transaction together with the row that records it in
 ``schema_version``, so a crash leaves the database at a whole version. To
@@ -45,13 +65,16 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     Double,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -267,6 +290,136 @@ def _create_heartbeat_tables(conn: Connection) -> None:
     metadata.create_all(conn, tables=[heartbeat_pings])
 
 
+raw_results = Table(
+    "raw_results",
+    metadata,
+    Column("check_id", Integer, primary_key=True, autoincrement=False),
+    Column("started_at", Double, primary_key=True),
+    Column("status", SmallInteger, nullable=False),  # 0 ok, 1 failing, 2 error
+    Column("latency_us", BigInteger, nullable=True),
+    Column("code", Integer, nullable=True),
+    Column("message", Text, nullable=True),  # NULL when empty
+    Column("details", Text, nullable=True),  # JSON; NULL when values and timings are empty
+    sqlite_with_rowid=False,
+)
+
+
+def _aggregate_columns() -> list[Column[Any]]:
+    """An :class:`~tocsin.store.rollups.Aggregate`; latencies in microseconds."""
+    return [
+        Column("count", Integer, nullable=False),
+        Column("failures", Integer, nullable=False),
+        Column("errors", Integer, nullable=False),
+        Column("unmeasured", Integer, nullable=False),  # results without a latency
+        Column("latency_min", BigInteger, nullable=False),
+        Column("latency_max", BigInteger, nullable=False),
+        Column("latency_sum", BigInteger, nullable=False),
+        Column("histogram", LargeBinary, nullable=False),
+    ]
+
+
+rollup_hours = Table(
+    "rollup_hours",
+    metadata,
+    Column("check_id", Integer, primary_key=True, autoincrement=False),
+    Column("hour", Integer, primary_key=True, autoincrement=False),
+    *_aggregate_columns(),
+    Column("minutes", LargeBinary, nullable=True),
+    sqlite_with_rowid=False,
+)
+
+rollup_days = Table(
+    "rollup_days",
+    metadata,
+    Column("check_id", Integer, primary_key=True, autoincrement=False),
+    Column("day", Integer, primary_key=True, autoincrement=False),
+    *_aggregate_columns(),
+    sqlite_with_rowid=False,
+)
+
+rollup_dirty = Table(
+    "rollup_dirty",
+    metadata,
+    Column("check_id", Integer, primary_key=True, autoincrement=False),
+    Column("hour", Integer, primary_key=True, autoincrement=False),
+)
+
+# The version-1 table as it was, for the version-6 migration to read and drop.
+_results_v1 = Table(
+    "results",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("check_id", Integer),
+    Column("started_at", Double),
+    Column("status", String(16)),
+    Column("latency_ms", Double),
+    Column("code", Integer),
+    Column("message", Text),
+    Column("details", Text),
+)
+
+
+def _compact_results_and_rollups(conn: Connection) -> None:
+    from tocsin.store.rollups_fold import RollupFolder, status_code
+
+    metadata.create_all(conn, tables=[raw_results, rollup_hours, rollup_days, rollup_dirty])
+    old = _results_v1.c
+    folder = RollupFolder()
+    # Ordered by the new key: the first of equal (check_id, started_at) stays.
+    query = select(old.check_id, old.started_at, old.status, old.latency_ms, old.code,
+                   old.message, old.details).order_by(old.check_id, old.started_at, old.id)
+    batch: list[dict[str, Any]] = []
+    last: tuple[int, float] | None = None
+    for row in conn.execute(query):
+        if (row.check_id, row.started_at) == last:
+            continue
+        last = (row.check_id, row.started_at)
+        latency_us = None if row.latency_ms is None else round(row.latency_ms * 1000)
+        status = status_code(row.status)
+        batch.append({"check_id": row.check_id, "started_at": row.started_at, "status": status,
+                      "latency_us": latency_us, "code": row.code,
+                      "message": row.message or None, "details": row.details})
+        folder.add(row.check_id, row.started_at, status, latency_us)
+        if len(batch) >= 10_000:
+            conn.execute(insert(raw_results), batch)
+            batch.clear()
+    if batch:
+        conn.execute(insert(raw_results), batch)
+    hours, days = folder.rows()
+    if hours:
+        conn.execute(insert(rollup_hours), hours)
+        conn.execute(insert(rollup_days), days)
+    _results_v1.drop(conn)
+
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),  # health, sla, alerts
+    Column("period", String(64), nullable=False),  # what it covers: "2026-10", an hour's start
+    Column("created_at", Double, nullable=False),
+    Column("data", Text, nullable=False),  # JSON: the report's figures
+    Index("ix_reports_kind_created", "kind", "created_at"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),  # the public part of the token
+    Column("name", String(255), nullable=False),
+    Column("scope", String(16), nullable=False),  # read, write
+    Column("hash", String(128), nullable=False),  # of the secret part; the secret is never stored
+    Column("created_at", Double, nullable=False),
+    Column("last_used_at", Double, nullable=True),
+    Column("revoked_at", Double, nullable=True),
+)
+
+
+def _create_report_and_token_tables(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[reports, api_tokens])
+
+
 Migration = Callable[[Connection], None]
 
 MIGRATIONS: list[Migration] = [
@@ -275,6 +428,8 @@ MIGRATIONS: list[Migration] = [
     _create_deploy_tables,  # 3
     _create_remediation_tables,  # 4
     _create_heartbeat_tables,  # 5
+    _compact_results_and_rollups,  # 6
+    _create_report_and_token_tables,  # 7
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

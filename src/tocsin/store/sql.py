@@ -4,8 +4,9 @@ Every backend is this class plus a few :class:`DialectHooks` — the pieces SQL
 does not say portably (upserts, insert-unless-present, which driver errors are
 transient). A backend module builds the engine and the hooks; nothing here
 names a database. The alerting methods live in :mod:`tocsin.store.alerts_sql`,
-the deploy events in :mod:`tocsin.store.deploys_sql`, the remediation audit
-log in :mod:`tocsin.store.remediation_sql`.
+the deploy events in :mod:`tocsin.store.deploys_sql`, heartbeat pings in
+:mod:`tocsin.store.heartbeats_sql`, the remediation audit log in
+:mod:`tocsin.store.remediation_sql`, API tokens in :mod:`tocsin.store.tokens_sql`.
 """
 
 from __future__ import annotations
@@ -37,8 +38,14 @@ from tocsin.store import schema
 from tocsin.store.alerts_sql import AlertingSQL
 from tocsin.store.base import SchemaError, StoreError
 from tocsin.store.deploys_sql import DeploysSQL
+from tocsin.store.heartbeats_sql import HeartbeatsSQL
 from tocsin.store.remediation_sql import RemediationSQL
-from tocsin.store.schema import checks, latest_results, results
+from tocsin.store.reports_sql import ReportsSQL
+from tocsin.store.rollups_fold import STATUS_CODES, STATUSES
+from tocsin.store.rollups_prune import PruneSQL
+from tocsin.store.rollups_sql import RollupsSQL
+from tocsin.store.schema import checks, latest_results, raw_results
+from tocsin.store.tokens_sql import TokensSQL
 
 #: Execution option set on connections whose transaction will write. A backend
 #: whose locks upgrade badly (SQLite) may take the write lock at BEGIN.
@@ -62,6 +69,12 @@ class DialectHooks:
     classify_error: Callable[[DBAPIError], type[StoreError]]
     #: One connection shared by every thread (SQLite ``:memory:``): serialise use.
     serialize: bool = False
+    #: Called first in each migration transaction to keep other migrators out
+    #: until it commits; None where the write transaction already does (SQLite).
+    lock_schema: Callable[[Connection], None] | None = None
+    #: Empties the write-ahead log into the database (SQLite); None where the
+    #: server manages its own log.
+    checkpoint: Callable[[Engine], None] | None = None
 
 
 def describe(exc: DBAPIError) -> str:
@@ -69,7 +82,8 @@ def describe(exc: DBAPIError) -> str:
     return f"{type(exc.orig).__name__}: {exc.orig}"
 
 
-class SQLStore(AlertingSQL, DeploysSQL, RemediationSQL):
+class SQLStore(AlertingSQL, DeploysSQL, HeartbeatsSQL, RemediationSQL, ReportsSQL, RollupsSQL,
+               PruneSQL, TokensSQL):
     """A :class:`Store` over one SQLAlchemy engine."""
 
     def __init__(self, engine: Engine, *, url: str, hooks: DialectHooks) -> None:
@@ -83,21 +97,29 @@ class SQLStore(AlertingSQL, DeploysSQL, RemediationSQL):
         self._lock: AbstractContextManager[Any] = (
             threading.RLock() if hooks.serialize else nullcontext()
         )
+        self._init_rollups()
 
     @property
     def url(self) -> str:
         return self._url
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, for tools that work on whole tables (``tocsin db stats``, export/import)."""
+        return self._engine
 
     # -- schema ---------------------------------------------------------------
 
     def migrate(self) -> int:
         with self._translated():
             with self._transaction(write=True) as conn:
+                self._lock_schema(conn)
                 schema.ensure_version_table(conn)
             while True:
                 # One transaction per migration, re-reading the version inside
                 # it: a concurrent migrator may have applied this one already.
                 with self._transaction(write=True) as conn:
+                    self._lock_schema(conn)
                     version = self._checked_version(conn)
                     if version == schema.LATEST_VERSION:
                         return version
@@ -107,6 +129,10 @@ class SQLStore(AlertingSQL, DeploysSQL, RemediationSQL):
     def schema_version(self) -> int:
         with self._translated(), self._transaction() as conn:
             return schema.current_version(conn)
+
+    def _lock_schema(self, conn: Connection) -> None:
+        if self._hooks.lock_schema is not None:
+            self._hooks.lock_schema(conn)
 
     def _checked_version(self, conn: Connection) -> int:
         version = schema.current_version(conn)
@@ -125,15 +151,40 @@ class SQLStore(AlertingSQL, DeploysSQL, RemediationSQL):
             return
         with self._translated():
             ids = self._ids_for({r.check for r in results_})
-            rows = [_to_row(ids[r.check], r) for r in results_]
-            newest: dict[int, dict[str, Any]] = {}
-            for row in rows:
-                held = newest.get(row["check_id"])
-                if held is None or row["started_at"] >= held["started_at"]:
-                    newest[row["check_id"]] = row
-            with self._transaction(write=True) as conn:
-                conn.execute(insert(results), rows)
-                conn.execute(self._upsert_latest, list(newest.values()))
+            # A result is its (check, started_at): the first of equal ones is kept.
+            unique: dict[tuple[int, float], dict[str, Any]] = {}
+            newest: dict[int, CheckResult] = {}
+            for result in results_:
+                check_id = ids[result.check]
+                key = (check_id, result.started_at)
+                if key not in unique:
+                    unique[key] = _to_raw_row(check_id, result)
+                held = newest.get(check_id)
+                if held is None or result.started_at >= held.started_at:
+                    newest[check_id] = result
+            rows = list(unique.values())
+            latest = [_to_row(check_id, r) for check_id, r in newest.items()]
+            with self.rollup_lock:
+                try:
+                    with self._transaction(write=True) as conn:
+                        self._store_results(conn, rows)
+                        self._executemany(conn, self._upsert_latest, latest)
+                except IntegrityError:
+                    # Some are stored already (a batch retried after a lost commit
+                    # acknowledgement): store the others, count each result once.
+                    self._forget_rollups()
+                    try:
+                        with self._transaction(write=True) as conn:
+                            rows = self._unstored(conn, rows)
+                            if rows:
+                                self._store_results(conn, rows)
+                            self._executemany(conn, self._upsert_latest, latest)
+                    except BaseException:
+                        self._forget_rollups()
+                        raise
+                except BaseException:
+                    self._forget_rollups()
+                    raise
 
     def _ids_for(self, names: set[str]) -> dict[str, int]:
         missing = names.difference(self._check_ids)
@@ -190,17 +241,25 @@ class SQLStore(AlertingSQL, DeploysSQL, RemediationSQL):
     ) -> list[CheckResult]:
         if limit <= 0:
             return []
-        stmt = _select_results(results).where(checks.c.name == check)
+        table = raw_results
+        stmt = select(checks.c.name, table.c.started_at, table.c.status, table.c.latency_us,
+                      table.c.code, table.c.message, table.c.details
+                      ).join_from(table, checks, table.c.check_id == checks.c.id
+                                  ).where(checks.c.name == check)
         if since is not None:
-            stmt = stmt.where(results.c.started_at >= since)
+            stmt = stmt.where(table.c.started_at >= since)
         if until is not None:
-            stmt = stmt.where(results.c.started_at < until)
-        stmt = stmt.order_by(results.c.started_at.desc(), results.c.id.desc()).limit(limit)
+            stmt = stmt.where(table.c.started_at < until)
+        stmt = stmt.order_by(table.c.started_at.desc()).limit(limit)
         with self._translated(), self._transaction() as conn:
-            return [_to_result(row) for row in conn.execute(stmt)]
+            return [_raw_to_result(row) for row in conn.execute(stmt)]
 
     def close(self) -> None:
-        self._engine.dispose()
+        try:
+            with self._translated():
+                self._flush_rollups()
+        finally:
+            self._engine.dispose()
 
     # -- plumbing -------------------------------------------------------------
 
@@ -233,6 +292,47 @@ def _select_results(table: Table) -> Select[Any]:
         table.c.message,
         table.c.details,
     ).join_from(table, checks, table.c.check_id == checks.c.id)
+
+
+def _details(result: CheckResult) -> str | None:
+    if not (result.values or result.timings or result.details):
+        return None
+    payload: dict[str, Any] = {}
+    if result.values:
+        payload["values"] = dict(result.values)
+    if result.timings:
+        payload["timings"] = dict(result.timings)
+    if result.details:
+        payload["details"] = dict(result.details)
+    return json.dumps(payload, default=str)
+
+
+def _to_raw_row(check_id: int, result: CheckResult) -> dict[str, Any]:
+    latency = result.latency_ms
+    return {
+        "check_id": check_id,
+        "started_at": result.started_at,
+        "status": STATUS_CODES[result.status],
+        "latency_us": None if latency is None else round(latency * 1000),
+        "code": result.code,
+        "message": result.message or None,
+        "details": _details(result),
+    }
+
+
+def _raw_to_result(row: Any) -> CheckResult:
+    details = json.loads(row.details) if row.details else {}
+    return CheckResult(
+        check=row.name,
+        status=STATUSES[row.status],
+        started_at=row.started_at,
+        latency_ms=None if row.latency_us is None else row.latency_us / 1000,
+        message=row.message or "",
+        code=row.code,
+        values=details.get("values", {}),
+        timings=details.get("timings", {}),
+        details=details.get("details", {}),
+    )
 
 
 def _to_row(check_id: int, result: CheckResult) -> dict[str, Any]:

@@ -7,24 +7,43 @@ never raises), and one background task takes batches of up to ``batch_size``
 of a quiet spell — and writes each in one transaction on one dedicated
 thread, so SQLite sees a single writer.
 
-A :class:`StoreError` keeps the batch and retries it with exponential backoff;
-while the store is down, results queue up to ``max_pending``, and beyond that
-the oldest queued ones are dropped and counted: the newest results are the
-ones the dashboard and alerting need.
+Backpressure. While the store is unavailable (:class:`StoreUnavailable`:
+locked, disk full, connection lost; or :class:`SchemaError`, which only a
+person can fix) the batch is kept and retried with exponential backoff, and
+results queue in memory up to ``max_pending`` (the ``scheduler.store_buffer``
+setting); beyond that the oldest queued ones are dropped and counted, logged
+once per episode: the newest results are the ones the dashboard and alerting
+need. Checks and alerting never wait for the store; they read memory.
+
+Once the store has refused writes for ``unavailable_after`` seconds,
+``report_unavailable(True, error)`` is called (the runtime raises the P2
+"store unavailable" alert from it), and ``report_unavailable(False, "")``
+after the next write that succeeds.
+
+Any other failure (a plain :class:`StoreError`, or a bug) means the store
+refuses something in the batch. It is retried once — the error may be a
+transient one not recognised as such — then the batch is split in halves,
+recursively, so that one poison result is dropped alone instead of blocking
+every result behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from tocsin.probes.base import CheckResult
-from tocsin.store.base import Store, StoreError
+from tocsin.store.base import SchemaError, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
+
+#: Called with (True, why) once the store has been unavailable for a while, (False, "") when
+#: it takes writes again.
+ReportUnavailable = Callable[[bool, str], None]
 
 
 class ResultWriter:
@@ -34,7 +53,9 @@ class ResultWriter:
     ``written`` (results stored), ``dropped`` (results given up on),
     ``batches`` (successful writes), ``pending`` (queued or being written),
     ``last_error`` (why the last write failed, as text; None once a write succeeds,
-    so it says whether the store is accepting writes now).
+    so it says whether the store is accepting writes now), ``unavailable_since``
+    (``clock()`` time of the first failed write since the last one that
+    succeeded; None while writes succeed).
     """
 
     def __init__(
@@ -46,7 +67,10 @@ class ResultWriter:
         max_pending: int = 100_000,
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
+        unavailable_after: float = 30.0,
+        report_unavailable: ReportUnavailable | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -58,12 +82,17 @@ class ResultWriter:
         self.max_pending = max_pending
         self.retry_initial = retry_initial
         self.retry_max = retry_max
+        self.unavailable_after = unavailable_after
+        self.report_unavailable = report_unavailable
         self._sleep = sleep  # injected so tests can watch the backoff without waiting
+        self._clock = clock
 
         self.written = 0
         self.dropped = 0
         self.batches = 0
         self.last_error: str | None = None
+        self.unavailable_since: float | None = None
+        self._reported_unavailable = False
 
         self._queue: deque[CheckResult] = deque()
         self._batch: list[CheckResult] = []  # being written; older than anything queued
@@ -83,6 +112,11 @@ class ResultWriter:
     @property
     def pending(self) -> int:
         return len(self._queue) + len(self._batch)
+
+    @property
+    def available(self) -> bool:
+        """Whether the last write succeeded (True before the first)."""
+        return self.unavailable_since is None
 
     def submit(self, result: CheckResult) -> None:
         """Queue ``result`` for writing; drops the oldest queued result when full."""
@@ -173,39 +207,84 @@ class ResultWriter:
         self._batch_start = self._taken
         batch = self._batch = [queue.popleft() for _ in range(size)]
         self._taken += size
-        loop = asyncio.get_running_loop()
-        delay = self.retry_initial
         try:
-            while True:
-                try:
-                    await loop.run_in_executor(self._executor, self.store.write_results, batch)
-                except StoreError as exc:
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                    log.error(
-                        "writing %d results to %s failed, retrying in %.1f s: %s",
-                        size, self.store.url, delay, exc,
-                    )
-                    await self._sleep(delay)
-                    delay = min(delay * 2, self.retry_max)
-                    continue
-                except Exception as exc:
-                    # Not a database fault: retrying the same batch cannot help, and
-                    # holding it would stall every result behind it.
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                    self.dropped += size
-                    log.exception("could not write %d results; dropping them", size)
-                else:
-                    self.written += size
-                    self.batches += 1
-                    self.last_error = None
-                    if self._overflowing and self.pending <= self.max_pending // 2:
-                        self._overflowing = False
-                        log.warning("store writer caught up; %d results dropped so far",
-                                    self.dropped)
-                return
+            await self._store_batch(batch)
         finally:
             self._batch = []
             self._release_flush_waiters()
+
+    async def _store_batch(self, batch: list[CheckResult], *, split: bool = False) -> None:
+        """Write ``batch``: retry while the store is unavailable; isolate what it refuses.
+
+        A ``split`` batch is a half of one refused twice: it is not retried
+        before halving again, so a store that refuses everything costs one
+        attempt per node of the halving, not a backoff sleep each.
+        """
+        loop = asyncio.get_running_loop()
+        delay = self.retry_initial
+        refused = 1 if split else 0
+        while True:
+            try:
+                await loop.run_in_executor(self._executor, self.store.write_results, batch)
+            except (StoreUnavailable, SchemaError) as exc:
+                self._failed(exc)
+                log.error("writing %d results to %s failed, retrying in %.1f s: %s",
+                          len(batch), self.store.url, delay, exc)
+            except Exception as exc:
+                self._failed(exc)
+                refused += 1
+                if refused > 1:
+                    if len(batch) == 1:
+                        self.dropped += 1
+                        log.error("%s refuses the result of %s at %.3f; dropping it: %s",
+                                  self.store.url, batch[0].check, batch[0].started_at, exc)
+                        return
+                    # Halve until the result it refuses is alone; the rest goes in.
+                    half = len(batch) // 2
+                    await self._store_batch(batch[:half], split=True)
+                    await self._store_batch(batch[half:], split=True)
+                    return
+                log.debug("writing %d results failed (%s); trying once more", len(batch), exc)
+            else:
+                self._succeeded(len(batch))
+                return
+            await self._sleep(delay)
+            delay = min(delay * 2, self.retry_max)
+
+    def _failed(self, exc: Exception) -> None:
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        now = self._clock()
+        if self.unavailable_since is None:
+            self.unavailable_since = now
+        elif (not self._reported_unavailable
+              and now - self.unavailable_since >= self.unavailable_after):
+            self._reported_unavailable = True
+            log.error("%s has refused writes for %.0f s; %d results buffered in memory",
+                      self.store.url, now - self.unavailable_since, self.pending)
+            self._report(True, self.last_error)
+
+    def _succeeded(self, size: int) -> None:
+        self.written += size
+        self.batches += 1
+        self.last_error = None
+        if self.unavailable_since is not None:
+            if self._reported_unavailable:
+                log.warning("%s takes writes again after %.0f s", self.store.url,
+                            self._clock() - self.unavailable_since)
+                self._reported_unavailable = False
+                self._report(False, "")
+            self.unavailable_since = None
+        if self._overflowing and self.pending <= self.max_pending // 2:
+            self._overflowing = False
+            log.warning("store writer caught up; %d results dropped so far", self.dropped)
+
+    def _report(self, unavailable: bool, why: str) -> None:
+        if self.report_unavailable is None:
+            return
+        try:
+            self.report_unavailable(unavailable, why)
+        except Exception:  # the writer must go on writing whatever a listener does
+            log.exception("reporting the store's availability failed")
 
     # -- bookkeeping ----------------------------------------------------------
 

@@ -1,22 +1,19 @@
 """Alerts, incidents, silences, deliveries and acknowledgement — JSON API and ack links.
 
-Writes (ack, unack, silences) need ``Authorization: Bearer $TOCSIN_API_TOKEN``
-when that variable is set; without it they are accepted from loopback clients
-only. Ack links in notifications carry their own HMAC signature instead.
+Reads and writes are authorised by :mod:`tocsin.web.auth` (API tokens, the
+dashboard session, loopback on a fresh install). Ack links in notifications
+carry their own HMAC signature instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import ipaddress
-import os
 import uuid
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
@@ -32,6 +29,7 @@ from tocsin.alerting.model import (
 from tocsin.alerting.silences import matches, parse_matcher
 from tocsin.config.durations import parse_duration
 from tocsin.remediation.audit import RemediationAttempt
+from tocsin.web.auth import require_read, require_write
 
 if TYPE_CHECKING:
     from tocsin.runtime import Runtime
@@ -104,32 +102,6 @@ class AckIn(BaseModel):
     by: str = Field(default="api", min_length=1, max_length=200)
 
 
-def require_write(request: Request) -> None:
-    """Bearer token when configured; else loopback clients only."""
-    token = os.environ.get("TOCSIN_API_TOKEN")
-    if token:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or \
-                not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise HTTPException(401, "a valid API token is required "
-                                "(Authorization: Bearer $TOCSIN_API_TOKEN)",
-                                headers={"WWW-Authenticate": "Bearer"})
-        return
-    if request.client is None or not _is_loopback(request.client.host):
-        raise HTTPException(403, "set TOCSIN_API_TOKEN to allow writes from other hosts")
-
-
-def _is_loopback(host: str) -> bool:
-    """127.0.0.0/8 and ::1, also as an IPv4-mapped address (a dual-stack ``::`` bind)."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host == "localhost"
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
-
-
 def alerts_router(runtime: Runtime) -> APIRouter:
     router = APIRouter()
 
@@ -138,7 +110,7 @@ def alerts_router(runtime: Runtime) -> APIRouter:
             raise HTTPException(503, "alerting is starting")
         return runtime.engine
 
-    @router.get("/api/v1/alerts")
+    @router.get("/api/v1/alerts", dependencies=[Depends(require_read)])
     async def list_alerts(state: AlertState | None = None, service: str | None = None,
                           limit: int = Query(100, ge=1, le=1000),
                           offset: int = Query(0, ge=0)) -> dict[str, Any]:
@@ -167,13 +139,13 @@ def alerts_router(runtime: Runtime) -> APIRouter:
         await _saved(runtime)
         return alert_json(alert)
 
-    @router.get("/api/v1/incidents")
+    @router.get("/api/v1/incidents", dependencies=[Depends(require_read)])
     async def list_incidents(open_only: bool = Query(True, alias="open")) -> dict[str, Any]:
         store = runtime.require_store()
         incidents = await asyncio.to_thread(store.load_incidents, open_only)
         return {"total": len(incidents), "items": [incident_json(i) for i in incidents]}
 
-    @router.get("/api/v1/deliveries")
+    @router.get("/api/v1/deliveries", dependencies=[Depends(require_read)])
     async def list_deliveries(status: DeliveryStatus | None = None, channel: str | None = None,
                               limit: int = Query(100, ge=1, le=1000),
                               offset: int = Query(0, ge=0)) -> dict[str, Any]:
@@ -184,7 +156,7 @@ def alerts_router(runtime: Runtime) -> APIRouter:
         return {"total": total, "limit": limit, "offset": offset,
                 "items": [delivery_json(d) for d in rows]}
 
-    @router.get("/api/v1/remediation/attempts")
+    @router.get("/api/v1/remediation/attempts", dependencies=[Depends(require_read)])
     async def list_attempts(service: str | None = None,
                             limit: int = Query(100, ge=1, le=1000),
                             offset: int = Query(0, ge=0)) -> dict[str, Any]:
@@ -206,7 +178,7 @@ def alerts_router(runtime: Runtime) -> APIRouter:
             raise HTTPException(404, f"remediation of {service!r} is not disabled")
         return {"service": service, "enabled": True}
 
-    @router.get("/api/v1/silences")
+    @router.get("/api/v1/silences", dependencies=[Depends(require_read)])
     async def list_silences(expired: bool = False) -> dict[str, Any]:
         store = runtime.require_store()
         now = runtime.clock.now()

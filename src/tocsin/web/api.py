@@ -5,13 +5,20 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse
 
 from tocsin import __version__
 from tocsin.probes import CheckResult, CheckSpec, CheckStatus
 from tocsin.web.alerts_api import alerts_router
+from tocsin.web.auth import install_auth, require_read
 from tocsin.web.channels_api import channels_router
+from tocsin.web.login import login_router
+from tocsin.web.metrics_api import metrics_router
+from tocsin.web.pings import pings_router
+from tocsin.web.prometheus import prometheus_router
+from tocsin.web.reports_api import reports_router
+from tocsin.web.security import SecurityHeaders, install_error_handlers
 
 if TYPE_CHECKING:
     from tocsin.runtime import Runtime
@@ -44,6 +51,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     """The FastAPI app over a running :class:`Runtime`."""
     app = FastAPI(title="Tocsin", version=__version__, docs_url="/api/docs",
                   openapi_url="/api/openapi.json", redoc_url=None)
+    app.add_middleware(SecurityHeaders)
+    install_error_handlers(app)
+    install_auth(app, lambda: runtime.store)
+    app.include_router(login_router())
 
     @app.get("/health")
     def health() -> JSONResponse:
@@ -62,10 +73,13 @@ def create_app(runtime: Runtime) -> FastAPI:
                                  "lag_max_ms": lag.max * 1000}
         if writer is not None:
             body["store"] = {"written": writer.written, "pending": writer.pending,
-                             "dropped": writer.dropped, "error": store_error}
+                             "buffer": writer.max_pending, "dropped": writer.dropped,
+                             "available": writer.available,
+                             "unavailable_since": writer.unavailable_since,
+                             "error": store_error}
         return JSONResponse(body, status_code=200 if store_error is None else 503)
 
-    @app.get("/api/v1/checks")
+    @app.get("/api/v1/checks", dependencies=[Depends(require_read)])
     def list_checks(
         service: str | None = None,
         status: CheckStatus | None = None,
@@ -84,6 +98,22 @@ def create_app(runtime: Runtime) -> FastAPI:
         return {"total": len(rows), "limit": limit, "offset": offset,
                 "items": rows[offset:offset + limit]}
 
+    @app.get("/api/v1/checks/{name}", dependencies=[Depends(require_read)])
+    def one_check(name: str) -> dict[str, Any]:
+        """One check with its latest result."""
+        spec = next((spec for spec in runtime.checks if spec.name == name), None)
+        if spec is None:
+            raise HTTPException(404, f"no check named {name!r}")
+        return check_json(spec, runtime.latest.get(name))
+
     app.include_router(alerts_router(runtime))
     app.include_router(channels_router(runtime))
+    app.include_router(metrics_router(runtime))
+    app.include_router(pings_router(runtime))
+    app.include_router(prometheus_router(runtime))
+    app.include_router(reports_router(runtime))
+    # Imported here: the pages' JSON reuses result_json above (no import cycle).
+    from tocsin.web.dashboard import include_pages
+
+    include_pages(app, runtime)
     return app

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel
 
 from tocsin.alerting.model import DeliveryStatus, Severity
-from tocsin.web.alerts_api import delivery_json, require_write
+from tocsin.web.alerts_api import delivery_json
+from tocsin.web.auth import require_read, require_write
 
 if TYPE_CHECKING:
     from tocsin.runtime import Runtime
@@ -30,7 +31,7 @@ def channels_router(runtime: Runtime) -> APIRouter:
             raise HTTPException(503, "alerting is starting")
         return runtime.alerting
 
-    @router.get("/api/v1/channels")
+    @router.get("/api/v1/channels", dependencies=[Depends(require_read)])
     async def list_channels() -> dict[str, Any]:
         """Each channel's health: failing or not, last success, last error, queue counts."""
         stage = alerting()
@@ -67,7 +68,7 @@ def channels_router(runtime: Runtime) -> APIRouter:
             raise HTTPException(422, f"no channel is configured for {body.severity.value}")
         return {"deliveries": [delivery_json(d) for d in deliveries]}
 
-    @router.get("/api/v1/deliveries/{key:path}")
+    @router.get("/api/v1/deliveries/{key:path}", dependencies=[Depends(require_read)])
     async def one_delivery(key: str) -> dict[str, Any]:
         """One outbox entry by its idempotency key."""
         found = await asyncio.to_thread(runtime.require_store().get_delivery, key)

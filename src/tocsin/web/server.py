@@ -30,6 +30,7 @@ class WebServer:
         self.runtime = runtime
         self.host = host
         self.port = port
+        self.app = create_app(runtime)
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -45,7 +46,7 @@ class WebServer:
         sock.listen(1024)
         sock.setblocking(False)
         config = uvicorn.Config(
-            create_app(self.runtime), log_level="warning", access_log=False,
+            self.app, log_level="warning", access_log=False,
             lifespan="off", server_header=False,
         )
         self._server = _EmbeddedServer(config)

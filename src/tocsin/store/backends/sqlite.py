@@ -19,7 +19,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Insert, Table, create_engine, event, make_url
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    Insert,
+    Table,
+    create_engine,
+    event,
+    make_url,
+)
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import StaticPool
@@ -87,6 +96,7 @@ def open_sqlite(url: str, *, busy_timeout_ms: int = 5000) -> SQLStore:
             insert_or_skip=_insert_or_skip,
             classify_error=_classify,
             serialize=memory,
+            checkpoint=_checkpoint,
         ),
     )
 
@@ -94,6 +104,15 @@ def open_sqlite(url: str, *, busy_timeout_ms: int = 5000) -> SQLStore:
 def _begin(conn: Connection) -> None:
     immediate = conn.get_execution_options().get(WRITE_INTENT, False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _checkpoint(engine: Engine) -> None:
+    # Outside any transaction (SQLAlchemy's BEGIN would pin a snapshot and stop
+    # TRUNCATE from finishing); journal_size_limit then caps what the WAL keeps.
+    with engine.connect() as conn:
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        dbapi.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 def _upsert_latest(table: Table) -> Executable:
