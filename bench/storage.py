@@ -204,7 +204,7 @@ def sizes(store: SQLStore, backend: str, path: Path | None) -> tuple[int, dict[s
             per = {name: size for name, size in conn.execute(text(
                 "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"))}
         else:
-            per = {t: conn.scalar(text(f"SELECT pg_total_relation_size('{t}')")) or 0
+            per = {t: conn.scalar(text(f"SELECT pg_total_relation_size(to_regclass('{t}'))")) or 0
                    for t in tables}
             total = conn.scalar(text("SELECT pg_database_size(current_database())"))
     if backend == "sqlite":

@@ -213,7 +213,7 @@ async def test_run_serves_health_and_latest_results_then_stops_cleanly(
     assert f"config: {config}" in text and "store: sqlite:///" in text
     assert "stopped" in text
     with sqlite3.connect(tmp_path / "tocsin.db") as db:
-        assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] >= 1
+        assert db.execute("SELECT COUNT(*) FROM raw_results").fetchone()[0] >= 1
 
 
 async def test_sighup_reloads_and_keeps_the_last_good_config(tmp_path: Path,

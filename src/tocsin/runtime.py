@@ -167,7 +167,8 @@ class Runtime:
         self.deploys = DeployRecorder(self.store)
         self.deploys.start()
         kept = loaded.config.retention
-        self.pruner = Pruner(self.store, Retention(kept.raw, kept.rollups_5m, kept.rollups_1h))
+        self.pruner = Pruner(self.store, Retention(kept.raw, kept.rollups_5m, kept.rollups_1h),
+                             clock=self.clock.now)
         self.pruner.start()
         self.scheduler = Scheduler(
             [self.writer.submit, self.deploys.submit, self.latest.record],

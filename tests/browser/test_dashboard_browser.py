@@ -36,7 +36,9 @@ async def site(tmp_path: Path, target: Target,
     monkeypatch.delenv("TOCSIN_API_TOKEN", raising=False)
     async with running_tocsin(tmp_path, target,
                               "status_page: {title: Acme status, services: [backend, edge]}\n"
-                              ) as site:
+                              "slos: [{name: backend uptime, service: backend, "
+                              "indicator: availability, objective: 99.9%}]\n"
+                              "reports: {sla: {title: Acme SLA}}\n") as site:
         await site.until(lambda: site.runtime.engine is not None and any(
             a.state.value == "firing" for a in site.runtime.engine.alerts.values()))
         yield site
@@ -91,7 +93,7 @@ async def test_a_check_that_fails_turns_red_live_without_a_reload(
     row = 'tr[data-check="backend-health"]'
     await page.wait_for_selector(f"{row}.state-up")
     await page.wait_for_selector("#live:not([hidden])")
-    await page.wait_for_selector("#slos-status:has-text('No SLOs configured')")
+    await page.wait_for_selector("#slos-table:not([hidden]) td:has-text('backend uptime')")
     await page.evaluate("window.__notReloaded = true")
 
     target.health_status = 503
@@ -160,4 +162,19 @@ async def test_the_status_page_on_a_desktop_and_a_phone(site: Site, browser: Bro
     assert visible == 30  # the last 30 days on a small screen
     await small.screenshot(path=shot("status-phone.png"), full_page=True)
     await phone.close()
+    assert problems == []
+
+
+async def test_the_sla_report_opens_in_the_browser(site: Site, browser: Browser) -> None:
+    page = await browser.new_page(viewport={"width": 1000, "height": 1200})
+    problems = watch(page)
+    month = time.strftime("%Y-%m", time.gmtime())  # this month so far: it has data
+    await sign_in(page, site, "/")
+    await page.goto(f"{site.url}/api/v1/reports/sla?month={month}&format=html")
+    assert await page.text_content("h1") == f"Acme SLA — {month}"
+    assert await page.locator("#summary tbody tr").count() == 3  # one row per service
+    assert await page.locator(".charts svg").count() == 6  # two charts per service
+    edge = page.locator("#summary tbody tr", has_text="edge")
+    assert "0.000 %" in (await edge.text_content() or "")  # edge is always down
+    await page.screenshot(path=shot("sla-report.png"), full_page=True)
     assert problems == []

@@ -36,10 +36,16 @@ def test_default_config_watches_tocsin_itself_and_the_host() -> None:
 def test_example_config_validates_with_an_empty_environment() -> None:
     loaded = load_config(EXAMPLE_CONFIG_PATH, env={})
     assert loaded.source == str(EXAMPLE_CONFIG_PATH.resolve())
-    service_checks = [check for check in loaded.checks if check.service in loaded.config.services]
+    service_checks = [check for check in loaded.checks
+                      if check.service in loaded.config.services and check.type != "slo"]
     assert [check.name for check in service_checks] == [
         "backend:http", "backend:deploy", "backend:error_rate", "frontend:http",
     ]
+    assert [check.name for check in loaded.checks if check.type == "slo"] == [
+        "slo:backend uptime", "slo:backend latency", "slo:backend errors", "slo:deploys"]
+    # The error-rate SLO makes its check fail a run above the SLO's bound.
+    (error_rate,) = [check for check in service_checks if check.type == "error_rate"]
+    assert error_rate.config.expect.error_rate == pytest.approx(0.01)
     assert "backend:deploy" not in loaded.skipped
     assert "backend:error_rate" not in loaded.skipped
     assert [check.name for check in loaded.checks if check.name.startswith("host:")] == [
@@ -57,7 +63,8 @@ def test_example_config_comments_every_top_level_key() -> None:
 def test_product_brief_example_validates_with_planned_types() -> None:
     loaded = load_config(FIXTURES / "product_example.yaml", env=BRIEF_ENV)
     by_name = {check.name: check for check in loaded.checks}
-    assert {name for name, check in by_name.items() if check.service in loaded.config.services} \
+    assert {name for name, check in by_name.items()
+            if check.service in loaded.config.services and check.type != "slo"} \
         == {"backend:http", "backend:deploy", "backend:error_rate", "frontend:http"}
     assert by_name["demo:database"].config.url == "sqlite:///homeverse_demo.db"
     assert [request.label for request in by_name["backend:error_rate"].config.requests] == [

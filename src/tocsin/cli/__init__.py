@@ -35,7 +35,7 @@ from tocsin.config import (
 from tocsin.probes import CheckResult, CheckSpec, CheckStatus, ProbeContext
 from tocsin.runtime import Runtime, build_probes
 from tocsin.scheduler import run_once
-from tocsin.store import StoreError
+from tocsin.store import Store, StoreError, open_store
 from tocsin.web.credentials import CredentialError
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -154,13 +154,22 @@ def check(config_path: Path | None, names: tuple[str, ...]) -> None:
             click.echo(f"no check named {name!r}{hint}", err=True)
         sys.exit(EXIT_CONFIG)
     specs = [spec for spec in loaded.checks if not names or spec.name in names]
-    results = run_async(_run_checks(specs))
+    results = run_async(_run_checks(specs, loaded))
     _print_results(results)
     sys.exit(EXIT_OK if all(r.status.is_ok for r in results) else EXIT_FAILED)
 
 
-async def _run_checks(specs: list[CheckSpec[Any]]) -> list[CheckResult]:
+async def _run_checks(specs: list[CheckSpec[Any]], loaded: LoadedConfig) -> list[CheckResult]:
     context = ProbeContext()
+    context.databases = loaded.config.databases
+    store: Store | None = None
+    if any(spec.type == "slo" for spec in specs):  # SLOs are measured from the store
+        try:
+            store = await asyncio.to_thread(open_store, loaded.config.storage)
+            await asyncio.to_thread(store.migrate)
+            context.store = store
+        except StoreError as error:
+            click.echo(f"SLO checks cannot read the store: {error}", err=True)
     probes = build_probes(specs, context)
     console = Console(stderr=True)
     try:
@@ -172,6 +181,8 @@ async def _run_checks(specs: list[CheckSpec[Any]]) -> list[CheckResult]:
             return await run_once(probes, on_result=lambda _: progress.advance(task))
     finally:
         await context.close()
+        if store is not None:
+            await asyncio.to_thread(store.close)
 
 
 _STATUS_STYLE = {CheckStatus.OK: "green", CheckStatus.FAILING: "red", CheckStatus.ERROR: "magenta"}

@@ -348,16 +348,18 @@ def _error_rate_bounds(slo: Mapping[str, Any], used: Sequence[str],
                        checks: Mapping[str, tuple[str | None, Mapping[str, Any]]],
                        path: KeyPath, issue: Any) -> None:
     """An error-rate SLO counts the runs of its checks that passed: each check must fail a run
-    above the SLO's bound, so its ``expect.error_rate`` has to be that bound."""
+    above the SLO's bound, so an ``expect.error_rate`` it sets has to be that bound (one it
+    does not set is filled in by :func:`tocsin.config.resolve.resolve_checks`)."""
     bound = str(slo.get("indicator", "")).partition("<")[2].strip().replace(" ", "")
     for check in used:
         body = checks[check][1]
         expect = body.get("expect")
         given = expect.get("error_rate") if isinstance(expect, Mapping) else None
-        if str(given).replace(" ", "") != bound:
+        if given is not None and str(given).replace(" ", "") != bound:
             issue((*path, "indicator"),
-                  f"check {check!r} must fail its runs above the SLO's bound: set "
-                  f"`expect: {{error_rate: {bound}}}` on it (it is {given or 'unset'})")
+                  f"check {check!r} fails its runs above {given}, but the SLO counts runs "
+                  f"under {bound}: set `expect: {{error_rate: {bound}}}` on it, or leave it "
+                  "out and the SLO sets it")
 
 
 def _slo_retention(data: Mapping[str, Any], slo: Mapping[str, Any], kind: str | None,

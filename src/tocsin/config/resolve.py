@@ -24,7 +24,7 @@ from tocsin.config.model import (
 from tocsin.platforms.base import PlatformTarget
 from tocsin.probes.base import CheckConfig, CheckSpec
 from tocsin.probes.system import DEFAULT_DISK_PATH
-from tocsin.slo.model import SLOConfig
+from tocsin.slo.model import IndicatorKind, SLOConfig
 from tocsin.slo.probe import INDICATOR_CHECK_TYPES, slo_spec
 
 _TIMING_RULES: dict[str, Callable[[float], float]] = {
@@ -116,8 +116,29 @@ def resolve_checks(config: TocsinConfig) -> tuple[tuple[CheckSpec[Any], ...], tu
         # A database is its own service: `demo:database`, its alerts `demo:database:down`.
         name = check_name(database, {"name": database_check.name, "type": "database"})
         specs.append(_spec(name, database, None, database_check, defaults))
-    specs.extend(slo_spec(slo, slo_checks(slo, specs)) for slo in config.slos)
+    for slo in config.slos:
+        measured = slo_checks(slo, specs)
+        if slo.parsed_indicator.kind is IndicatorKind.ERROR_RATE:
+            specs = [_with_error_bound(spec, slo) if spec.name in measured else spec
+                     for spec in specs]
+        specs.append(slo_spec(slo, measured))
     return tuple(specs), tuple(skipped)
+
+
+def _with_error_bound(spec: CheckSpec[Any], slo: SLOConfig) -> CheckSpec[Any]:
+    """An ``error_rate < X%`` SLO counts the runs that passed: its checks fail a run above X.
+
+    A check that sets no ``expect.error_rate`` gets the SLO's bound (one that sets
+    another is a config error, see :mod:`tocsin.config.references`).
+    """
+    config = spec.config
+    expect = getattr(config, "expect", None)
+    bound = slo.parsed_indicator.threshold
+    if expect is None or getattr(expect, "error_rate", 0) is not None or bound is None:
+        return spec
+    updated = config.model_copy(update={
+        "expect": expect.model_copy(update={"error_rate": bound / 100})})
+    return replace(spec, config=updated)
 
 
 def slo_checks(slo: SLOConfig, specs: Sequence[CheckSpec[Any]]) -> list[str]:

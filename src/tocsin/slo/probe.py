@@ -93,7 +93,7 @@ def result_values(evaluation: Evaluation) -> dict[str, float]:
     values: dict[str, float] = {"budget_used": budget.used, "budget_allowed": budget.allowed}
     if budget.sli is not None:
         values["sli"] = budget.sli * 100
-    if budget.allowed > 0:
+    if budget.allowed > 0 and budget.sli is not None:
         values["budget_remaining"] = budget.remaining / budget.allowed * 100
     for name, rate in (*evaluation.burn.items(), *evaluation.pairs.items()):
         finite_rate = finite(rate)

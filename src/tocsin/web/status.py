@@ -26,7 +26,15 @@ from tocsin.config.cron import next_fire
 from tocsin.config.model import StatusPageSettings
 from tocsin.store.base import StoreError
 from tocsin.store.rollups import Summary
-from tocsin.web.views import State, service_name, service_rows, service_state, state_of, templates
+from tocsin.web.views import (
+    State,
+    measures_service,
+    service_name,
+    service_rows,
+    service_state,
+    state_of,
+    templates,
+)
 
 if TYPE_CHECKING:
     from tocsin.runtime import Runtime
@@ -182,7 +190,8 @@ class DailyUptimes:
                 return
             try:
                 checks = frozenset(spec.name for spec in runtime.checks
-                                   if service_name(spec) in set(shown_services(runtime)))
+                                   if service_name(spec) in set(shown_services(runtime))
+                                   and measures_service(spec))
                 self.read(store, checks, time.time())
             except StoreError as error:  # closed while reading (a quick stop), or down
                 log.info("status page: daily uptimes not prepared: %s", error)
@@ -230,7 +239,8 @@ class StatusBoard:
         runtime, store = self.runtime, self.runtime.require_store()
         settings = settings_of(runtime)
         names = shown_services(runtime)
-        specs = [spec for spec in runtime.checks if service_name(spec) in names]
+        specs = [spec for spec in runtime.checks
+                 if service_name(spec) in names and measures_service(spec)]
         by_day = self.daily.read(store, frozenset(spec.name for spec in specs), now)
         services = []
         states = {row.name: row.state for row in service_rows(runtime, names)}

@@ -162,11 +162,19 @@ def service_rows(runtime: Runtime, only: Collection[str] | None = None) -> list[
     """Each service (those in ``only``, in its order, when given) with its checks' states."""
     states: dict[str, list[State]] = {}
     for spec in runtime.checks:
+        if not measures_service(spec):
+            continue
         states.setdefault(service_name(spec), []).append(state_of(runtime.latest.get(spec.name)))
     names = [name for name in only if name in states] if only is not None else sorted(states)
     return [ServiceRow(name=name, state=service_state(states[name]),
                        up=states[name].count(State.UP), down=states[name].count(State.DOWN),
                        unknown=states[name].count(State.UNKNOWN)) for name in names]
+
+
+def measures_service(spec: CheckSpec[Any]) -> bool:
+    """Whether a check's state is its service's: an SLO's internal check is about the
+    service's history, not its state now, so it stays out of service states and bars."""
+    return spec.type != "slo"
 
 
 def checks_of(runtime: Runtime, name: str) -> list[CheckSpec[Any]]:
