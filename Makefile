@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench clean postgresql-server chromium
+.PHONY: run test test-fast lint bench clean postgresql-server chromium monitoring-plugins
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/tocsin run
 
-test: $(STAMP) postgresql-server chromium
+test: $(STAMP) postgresql-server chromium monitoring-plugins
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
@@ -43,6 +43,16 @@ chromium:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    --no-install-recommends chromium >/dev/null; \
+	fi
+
+# The command check runs real Nagios plugins (check_dummy, check_disk, …) when
+# Debian's monitoring-plugins-basic is there: install it when it is missing and we may.
+monitoring-plugins:
+	@if [ ! -x /usr/lib/nagios/plugins/check_dummy ] && [ "$$(id -u)" = 0 ] \
+	    && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's monitoring-plugins-basic for the command check tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends monitoring-plugins-basic >/dev/null; \
 	fi
 
 lint: $(STAMP)

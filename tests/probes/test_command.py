@@ -18,6 +18,7 @@ from tocsin.probes.perfdata import parse, value_name
 
 OK, FAILING, ERROR = CheckStatus.OK, CheckStatus.FAILING, CheckStatus.ERROR
 CHECK_DUMMY = "/usr/lib/nagios/plugins/check_dummy"
+CHECK_DISK = "/usr/lib/nagios/plugins/check_disk"
 
 
 def make(context: ProbeContext, argv: list[str], timeout: float = 5.0,
@@ -36,6 +37,18 @@ def script(tmp_path: Path, body: str) -> list[str]:
 
 def test_command_is_a_registered_check_type() -> None:
     assert probe_types()["command"] is CommandProbe
+
+
+@pytest.mark.skipif(not os.path.exists(CHECK_DISK),
+                    reason="needs Debian's monitoring plugins: "
+                           "apt-get install monitoring-plugins-basic")
+async def test_real_check_disk_perfdata_becomes_values(context: ProbeContext) -> None:
+    result = await make(context, [CHECK_DISK, "-w", "1%", "-c", "1%", "-p", "/"]).run()
+    assert result.status is CheckStatus.OK, result.message
+    assert result.message.startswith("DISK OK")
+    # '/=26461863936B;…;0;270552530944': the label "/" becomes the value "_", in bytes.
+    used = result.values["_"]
+    assert used > 1_000_000
 
 
 @pytest.mark.parametrize(

@@ -217,7 +217,7 @@ def silence_list(config_path: Path | None, url: str | None, show_all: bool) -> N
     """List pending and active silences (and expired ones with --all)."""
     client = _client(config_path, url)
     with _api_errors(client, f"Tocsin at {client.base_url} has no silences API"):
-        page = client.get("/api/v1/silences", expired=show_all)
+        page = client.get("/api/v1/silences", expired=show_all, limit=1000)
     items: list[dict[str, Any]] = page["items"]
     if not items:
         click.echo("no silences")

@@ -21,7 +21,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from tocsin.alerting.conditions import parse_condition
-from tocsin.config.durations import format_duration, parse_duration
+from tocsin.config.durations import parse_duration
 from tocsin.config.issues import ConfigIssue, KeyPath, did_you_mean, format_key_path, line_of
 from tocsin.config.resolve import check_name, raw_checks
 from tocsin.remediation.policy import MODE_KEY, PLATFORM_ACTION_PREFIX
@@ -378,8 +378,8 @@ def _slo_retention(data: Mapping[str, Any], slo: Mapping[str, Any], kind: str | 
         return
     if window > seconds:
         issue((*path, "calendar" if slo.get("calendar") == "month" else "window"),
-              f"the window ({format_duration(window)}) is longer than the history it reads "
-              f"is kept: retention.{tier} is {format_duration(seconds)}; raise it or shorten "
+              f"the window ({window / _DAY:g}d) is longer than the history it reads "
+              f"is kept: retention.{tier} is {seconds / _DAY:g}d; raise it or shorten "
               "the window")
 
 

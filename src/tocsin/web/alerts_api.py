@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import uuid
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,8 @@ from tocsin.alerting.model import (
     Delivery,
     DeliveryStatus,
     Incident,
+    Matcher,
+    Severity,
     Silence,
     SilenceState,
 )
@@ -30,6 +33,7 @@ from tocsin.alerting.silences import matches, parse_matcher
 from tocsin.config.durations import parse_duration
 from tocsin.remediation.audit import RemediationAttempt
 from tocsin.web.auth import require_read, require_write
+from tocsin.web.paging import PageParams
 
 if TYPE_CHECKING:
     from tocsin.runtime import Runtime
@@ -98,6 +102,49 @@ class SilenceIn(BaseModel):
     comment: str = Field(default="", max_length=2000)
 
 
+class SilenceEdit(BaseModel):
+    """New matchers and end of a silence that has not expired; its start and author stay.
+
+    ``duration`` counts from the silence's start when it is pending, from now when
+    it is active. Without ``comment`` the silence keeps its comment.
+    """
+
+    matchers: list[str] = Field(min_length=1)
+    duration: str | None = None
+    ends_at: float | None = Field(default=None, allow_inf_nan=False)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+def silence_terms(matchers: list[str], *, starts: float, ends_at: float | None,
+                  duration: str | None, duration_from: float, start_given: bool,
+                  now: float) -> tuple[tuple[Matcher, ...], float]:
+    """The parsed matchers and end of a silence, for a create and an edit alike.
+
+    422 saying what is wrong: a bad matcher or duration, no end, an end before the
+    start or in the past, or matchers that would mute nearly everything.
+    """
+    try:
+        parsed = tuple(parse_matcher(text) for text in matchers)
+        if ends_at is not None:
+            ends = ends_at
+        elif duration is not None:
+            ends = duration_from + parse_duration(duration)
+        else:
+            raise ValueError("give a duration (e.g. 2h) or ends_at")
+    except ValueError as error:
+        raise HTTPException(422, str(error)) from None
+    if ends <= starts and (start_given or duration is not None):
+        raise HTTPException(422, "a silence must end after it starts")
+    if ends <= now:
+        raise HTTPException(422, "a silence must end in the future")
+    if matches(parsed, {}):
+        # Alertmanager's rule: a silence whose every matcher matches the empty
+        # string (``service=``, ``severity!=P1``, ``check=~.*``) mutes nearly everything.
+        raise HTTPException(422, "at least one matcher must not match an empty or "
+                            "missing label, e.g. service=backend")
+    return parsed, ends
+
+
 class AckIn(BaseModel):
     by: str = Field(default="api", min_length=1, max_length=200)
 
@@ -111,14 +158,13 @@ def alerts_router(runtime: Runtime) -> APIRouter:
         return runtime.engine
 
     @router.get("/api/v1/alerts", dependencies=[Depends(require_read)])
-    async def list_alerts(state: AlertState | None = None, service: str | None = None,
-                          limit: int = Query(100, ge=1, le=1000),
-                          offset: int = Query(0, ge=0)) -> dict[str, Any]:
+    async def list_alerts(page: PageParams, state: AlertState | None = None,
+                          service: str | None = None) -> dict[str, Any]:
         """Alerts by state and service, newest change first (resolved ones included)."""
         store = runtime.require_store()
-        alerts, total = await asyncio.to_thread(store.list_alerts, state, service, limit, offset)
-        return {"total": total, "limit": limit, "offset": offset,
-                "items": [alert_json(a) for a in alerts]}
+        alerts, total = await asyncio.to_thread(store.list_alerts, state, service, page.limit,
+                                                page.offset)
+        return page.answer(total, [alert_json(a) for a in alerts])
 
     @router.post("/api/v1/alerts/{fingerprint:path}/ack", dependencies=[Depends(require_write)])
     async def ack(fingerprint: str, body: AckIn | None = None) -> dict[str, Any]:
@@ -140,35 +186,37 @@ def alerts_router(runtime: Runtime) -> APIRouter:
         return alert_json(alert)
 
     @router.get("/api/v1/incidents", dependencies=[Depends(require_read)])
-    async def list_incidents(open_only: bool = Query(True, alias="open")) -> dict[str, Any]:
+    async def list_incidents(page: PageParams, open_only: bool = Query(True, alias="open"),
+                             service: str | None = None,
+                             severity: Severity | None = None) -> dict[str, Any]:
+        """Incidents (open ones unless ``open=false``) by service and severity, oldest first."""
         store = runtime.require_store()
         incidents = await asyncio.to_thread(store.load_incidents, open_only)
-        return {"total": len(incidents), "items": [incident_json(i) for i in incidents]}
+        chosen = [i for i in incidents
+                  if (service is None or i.service == service)
+                  and (severity is None or i.severity is severity)]
+        return page.page(chosen, incident_json)
 
     @router.get("/api/v1/deliveries", dependencies=[Depends(require_read)])
-    async def list_deliveries(status: DeliveryStatus | None = None, channel: str | None = None,
-                              limit: int = Query(100, ge=1, le=1000),
-                              offset: int = Query(0, ge=0)) -> dict[str, Any]:
+    async def list_deliveries(page: PageParams, status: DeliveryStatus | None = None,
+                              channel: str | None = None) -> dict[str, Any]:
         """The outbox: every notification, its channel, attempts and last error."""
         store = runtime.require_store()
-        rows, total = await asyncio.to_thread(store.list_deliveries, status, channel, limit,
-                                              offset)
-        return {"total": total, "limit": limit, "offset": offset,
-                "items": [delivery_json(d) for d in rows]}
+        rows, total = await asyncio.to_thread(store.list_deliveries, status, channel,
+                                              page.limit, page.offset)
+        return page.answer(total, [delivery_json(d) for d in rows])
 
     @router.get("/api/v1/remediation/attempts", dependencies=[Depends(require_read)])
-    async def list_attempts(service: str | None = None,
-                            limit: int = Query(100, ge=1, le=1000),
-                            offset: int = Query(0, ge=0)) -> dict[str, Any]:
+    async def list_attempts(page: PageParams, service: str | None = None) -> dict[str, Any]:
         """The remediation audit log, newest first, and the services waiting for a person."""
         store = runtime.require_store()
-        rows, total = await asyncio.to_thread(store.list_attempts, service, None, limit, offset)
+        rows, total = await asyncio.to_thread(store.list_attempts, service, None, page.limit,
+                                              page.offset)
         disabled = await asyncio.to_thread(store.disabled_services)
-        return {"total": total, "limit": limit, "offset": offset,
-                "items": [attempt_json(a) for a in rows],
-                "disabled": [{"service": d.service, "policy": d.policy,
-                              "disabled_at": d.disabled_at, "reason": d.reason}
-                             for d in disabled.values()]}
+        return page.answer(total, [attempt_json(a) for a in rows],
+                           disabled=[{"service": d.service, "policy": d.policy,
+                                      "disabled_at": d.disabled_at, "reason": d.reason}
+                                     for d in disabled.values()])
 
     @router.post("/api/v1/remediation/{service}/enable", dependencies=[Depends(require_write)])
     async def enable_remediation(service: str) -> dict[str, Any]:
@@ -179,44 +227,67 @@ def alerts_router(runtime: Runtime) -> APIRouter:
         return {"service": service, "enabled": True}
 
     @router.get("/api/v1/silences", dependencies=[Depends(require_read)])
-    async def list_silences(expired: bool = False) -> dict[str, Any]:
+    async def list_silences(page: PageParams, state: SilenceState | None = None,
+                            created_by: str | None = None,
+                            expired: bool = False) -> dict[str, Any]:
+        """Silences by start time: pending and active ones, expired ones too with
+        ``expired=true`` (or ``state=expired``)."""
         store = runtime.require_store()
         now = runtime.clock.now()
-        silences = await asyncio.to_thread(store.list_silences, None if expired else now)
-        if not expired:  # the store keeps one that ended exactly now
-            silences = [s for s in silences if s.state(now) is not SilenceState.EXPIRED]
-        return {"total": len(silences), "items": [silence_json(s, now) for s in silences]}
+        with_expired = expired or state is SilenceState.EXPIRED
+        silences = await asyncio.to_thread(store.list_silences, None if with_expired else now)
+        # Filtered on the state, not only by the store: it keeps one that ended exactly now.
+        chosen = [s for s in silences
+                  if (with_expired or s.state(now) is not SilenceState.EXPIRED)
+                  and (state is None or s.state(now) is state)
+                  and (created_by is None or s.created_by == created_by)]
+        return page.page(chosen, lambda s: silence_json(s, now))
+
+    @router.get("/api/v1/silences/{silence_id}", dependencies=[Depends(require_read)])
+    async def one_silence(silence_id: str) -> dict[str, Any]:
+        """One silence by id, whatever its state."""
+        silence = await asyncio.to_thread(runtime.require_store().get_silence, silence_id)
+        if silence is None:
+            raise HTTPException(404, f"no silence {silence_id!r}")
+        return silence_json(silence, runtime.clock.now())
 
     @router.post("/api/v1/silences", status_code=201, dependencies=[Depends(require_write)])
     async def add_silence(body: SilenceIn) -> dict[str, Any]:
         """Create a silence; alerts matching every matcher are recorded, not notified."""
         now = runtime.clock.now()
-        try:
-            matchers = tuple(parse_matcher(text) for text in body.matchers)
-            starts = body.starts_at if body.starts_at is not None else now
-            if body.ends_at is not None:
-                ends = body.ends_at
-            elif body.duration is not None:
-                ends = starts + parse_duration(body.duration)
-            else:
-                raise ValueError("give a duration (e.g. 2h) or ends_at")
-        except ValueError as error:
-            raise HTTPException(422, str(error)) from None
-        if ends <= starts and (body.starts_at is not None or body.duration is not None):
-            raise HTTPException(422, "a silence must end after it starts")
-        if ends <= now:
-            raise HTTPException(422, "a silence must end in the future")
-        if matches(matchers, {}):
-            # Alertmanager's rule: a silence whose every matcher matches the empty
-            # string (``service=``, ``severity!=P1``, ``check=~.*``) mutes nearly everything.
-            raise HTTPException(422, "at least one matcher must not match an empty or "
-                                "missing label, e.g. service=backend")
+        starts = body.starts_at if body.starts_at is not None else now
+        matchers, ends = silence_terms(body.matchers, starts=starts, ends_at=body.ends_at,
+                                       duration=body.duration, duration_from=starts,
+                                       start_given=body.starts_at is not None, now=now)
         silence = Silence(id=f"sil-{uuid.uuid4().hex[:12]}", matchers=matchers,
                           starts_at=starts, ends_at=ends, created_by=body.created_by,
                           comment=body.comment, created_at=now)
         await asyncio.to_thread(runtime.require_store().add_silence, silence)
         engine().add_silence(silence)
         return silence_json(silence, now)
+
+    @router.put("/api/v1/silences/{silence_id}", dependencies=[Depends(require_write)])
+    async def edit_silence(silence_id: str, body: SilenceEdit) -> dict[str, Any]:
+        """Change the matchers, end or comment of a pending or active silence (409 once
+        it has expired: create a new one instead)."""
+        store = runtime.require_store()
+        now = runtime.clock.now()
+        found = await asyncio.to_thread(store.get_silence, silence_id)
+        if found is None:
+            raise HTTPException(404, f"no silence {silence_id!r}")
+        if found.state(now) is SilenceState.EXPIRED:
+            raise HTTPException(409, f"silence {silence_id!r} has expired: create a new one")
+        matchers, ends = silence_terms(body.matchers, starts=found.starts_at,
+                                       ends_at=body.ends_at, duration=body.duration,
+                                       duration_from=max(found.starts_at, now),
+                                       start_given=found.starts_at > now, now=now)
+        edited = dataclasses.replace(
+            found, matchers=matchers, ends_at=ends,
+            comment=found.comment if body.comment is None else body.comment)
+        # The store replaces the silence with the same id; the engine's copy is replaced too.
+        await asyncio.to_thread(store.add_silence, edited)
+        engine().add_silence(edited)
+        return silence_json(edited, now)
 
     @router.delete("/api/v1/silences/{silence_id}", dependencies=[Depends(require_write)])
     async def expire_silence(silence_id: str) -> dict[str, Any]:

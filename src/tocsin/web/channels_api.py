@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from tocsin.alerting.model import DeliveryStatus, Severity
 from tocsin.web.alerts_api import delivery_json
 from tocsin.web.auth import require_read, require_write
+from tocsin.web.paging import PageParams
 
 if TYPE_CHECKING:
     from tocsin.runtime import Runtime
@@ -32,13 +33,21 @@ def channels_router(runtime: Runtime) -> APIRouter:
         return runtime.alerting
 
     @router.get("/api/v1/channels", dependencies=[Depends(require_read)])
-    async def list_channels() -> dict[str, Any]:
+    async def list_channels(page: PageParams, failing: bool | None = None) -> dict[str, Any]:
         """Each channel's health: failing or not, last success, last error, queue counts."""
         stage = alerting()
         store = runtime.require_store()
+        health = stage.sender.health
+
+        def is_failing(name: str) -> bool:
+            state = health.get(name)
+            return state is not None and state.failing
+
+        names = [name for name in stage.sender.channels
+                 if failing is None or is_failing(name) is failing]
         items = []
-        for name, channel in stage.sender.channels.items():
-            health = stage.sender.health.get(name)
+        for name in page.cut(names):  # the store is asked about this page's channels only
+            channel, state = stage.sender.channels[name], health.get(name)
             sent, _ = await asyncio.to_thread(store.list_deliveries, DeliveryStatus.SENT, name,
                                               1, 0)
             failed, failed_total = await asyncio.to_thread(
@@ -47,15 +56,15 @@ def channels_router(runtime: Runtime) -> APIRouter:
                 store.list_deliveries, DeliveryStatus.PENDING, name, 1, 0)
             items.append({
                 "name": name, "type": channel.type,
-                "failing": bool(health and health.failing),
+                "failing": is_failing(name),
                 "last_success_at": sent[0].sent_at if sent else None,
                 "last_error": failed[0].last_error if failed else (
-                    health.last_error if health else None),
+                    state.last_error if state else None),
                 "last_error_at": failed[0].notification.created_at if failed else (
-                    health.last_error_at if health else None),
+                    state.last_error_at if state else None),
                 "pending": pending_total, "failed": failed_total,
             })
-        return {"total": len(items), "items": items}
+        return page.answer(len(names), items)
 
     @router.post("/api/v1/drills", status_code=201, dependencies=[Depends(require_write)])
     async def drill(body: DrillIn) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from tocsin.store.rollups import Rollup
 from tocsin.web.api import result_json
 from tocsin.web.auth import require_read
+from tocsin.web.paging import PageParams
 from tocsin.web.views import (
     PAGE_SIZE,
     CheckRow,
@@ -78,19 +79,28 @@ def history_router(runtime: Runtime, uptimes: SummaryCache) -> APIRouter:
                 "size": shown.size, "items": [row_json(r) for r in shown.rows]}
 
     @router.get("/api/v1/services")
-    async def services() -> dict[str, Any]:
+    async def services(page: PageParams, state: State | None = None) -> dict[str, Any]:
         """Every service with the state of its checks, worst first."""
-        rows = sorted(service_rows(runtime), key=lambda s: (-s.state.rank, s.name))
-        return {"total": len(rows), "items": [service_json(s) for s in rows]}
+        rows = sorted((s for s in service_rows(runtime) if state is None or s.state is state),
+                      key=lambda s: (-s.state.rank, s.name))
+        return page.page(rows, service_json)
 
     @router.get("/api/v1/checks/{name:path}/history")
     async def history(name: str, since: float | None = Query(None, allow_inf_nan=False),
+                      until: float | None = Query(None, allow_inf_nan=False),
                       limit: int = Query(100, ge=1, le=HISTORY_LIMIT)) -> dict[str, Any]:
-        """A check's results, newest first."""
+        """A check's results with ``since <= started_at < until``, newest first.
+
+        Paged by a cursor, not an offset (a history has no cheap total): while a
+        page is full, ``next_until`` is its oldest ``started_at``; pass it as
+        ``until`` for the page before. A check's runs never share a start time.
+        """
         known(name)
         store = runtime.require_store()
-        results = await asyncio.to_thread(store.history, name, since, None, limit)
-        return {"check": name, "items": [result_json(r) for r in results]}
+        results = await asyncio.to_thread(store.history, name, since, until, limit)
+        next_until = results[-1].started_at if len(results) == limit else None
+        return {"check": name, "limit": limit, "since": since, "until": until,
+                "next_until": next_until, "items": [result_json(r) for r in results]}
 
     @router.get("/api/v1/checks/{name:path}/rollups")
     async def rollups(name: str, range_: Annotated[Range, Query(alias="range")] = "day"

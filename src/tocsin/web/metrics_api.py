@@ -26,8 +26,10 @@ from tocsin.probes.jsonpath import MISSING
 from tocsin.probes.metric import MetricCheckConfig, NotANumber, as_number, push_selectors
 from tocsin.probes.metric_push import MetricPoint, PushSelector
 from tocsin.web.auth import require_read
+from tocsin.web.paging import PageParams
 
 if TYPE_CHECKING:
+    from tocsin.probes.base import CheckSpec
     from tocsin.runtime import Runtime
 
 MAX_BODY = 1024 * 1024  # bytes of one push
@@ -167,29 +169,30 @@ def metrics_router(runtime: Runtime) -> APIRouter:
         })
 
     @router.get("/api/v1/metrics", dependencies=[Depends(require_read)])
-    def list_metrics() -> dict[str, Any]:
+    def list_metrics(page: PageParams, service: str | None = None) -> dict[str, Any]:
         """Every ``metric`` check with its latest value (and, if pushed, its newest point)."""
-        items = []
-        for spec in runtime.checks:
-            config = spec.config
-            if not isinstance(config, MetricCheckConfig):
-                continue
-            latest = runtime.latest.get(spec.name)
-            item: dict[str, Any] = {
-                "check": spec.name, "service": spec.service, "source": config.source,
-                "value": latest.values.get("value") if latest is not None else None,
-                "status": latest.status.value if latest is not None else None,
-                "at": latest.started_at if latest is not None else None,
-                "message": latest.message if latest is not None else "",
-            }
-            if config.push:
-                item["metric"] = config.metric or spec.name
-                item["match"] = dict(config.match)
-                pushed = runtime.context.metrics.latest(spec.name)
-                item["point"] = None if pushed is None else {
-                    "value": pushed.point.value, "timestamp": pushed.point.timestamp,
-                    "labels": dict(pushed.point.labels), "received_at": pushed.received_at}
-            items.append(item)
-        return {"total": len(items), "items": items}
+        specs = [spec for spec in runtime.checks if isinstance(spec.config, MetricCheckConfig)
+                 and (service is None or spec.service == service)]
+        return page.page(specs, lambda spec: _metric_json(runtime, spec))
 
     return router
+
+
+def _metric_json(runtime: Runtime, spec: CheckSpec[MetricCheckConfig]) -> dict[str, Any]:
+    config = spec.config
+    latest = runtime.latest.get(spec.name)
+    item: dict[str, Any] = {
+        "check": spec.name, "service": spec.service, "source": config.source,
+        "value": latest.values.get("value") if latest is not None else None,
+        "status": latest.status.value if latest is not None else None,
+        "at": latest.started_at if latest is not None else None,
+        "message": latest.message if latest is not None else "",
+    }
+    if config.push:
+        item["metric"] = config.metric or spec.name
+        item["match"] = dict(config.match)
+        pushed = runtime.context.metrics.latest(spec.name)
+        item["point"] = None if pushed is None else {
+            "value": pushed.point.value, "timestamp": pushed.point.timestamp,
+            "labels": dict(pushed.point.labels), "received_at": pushed.received_at}
+    return item

@@ -22,7 +22,7 @@ import logging
 import math
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -30,6 +30,7 @@ from fastapi.responses import PlainTextResponse, Response
 from tocsin.probes.heartbeat_book import HeartbeatCheckConfig, Ping, PingKind, TokenBucket
 from tocsin.store.base import StoreError
 from tocsin.web.auth import require_read, require_write
+from tocsin.web.paging import PageParams
 
 if TYPE_CHECKING:
     from tocsin.probes.base import CheckSpec
@@ -43,6 +44,8 @@ MISS_CLIENTS_KEPT = 10_000
 _RID = re.compile(r"[A-Za-z0-9_\-.]{1,128}")
 _SIGNALS = {"start": PingKind.START, "fail": PingKind.FAIL, "log": PingKind.LOG}
 _METHODS = ["GET", "POST", "HEAD"]
+#: What a heartbeat's pings mean now (``Assessment.state``), as ``?state=`` takes it.
+HeartbeatStateName = Literal["new", "up", "running", "late", "down", "failed"]
 
 
 def ping_json(ping: Ping) -> dict[str, Any]:
@@ -125,7 +128,8 @@ def pings_router(runtime: Runtime) -> APIRouter:
         return await receive(request, token, signal, rid)
 
     @router.get("/api/v1/heartbeats", dependencies=[Depends(require_read)])
-    def list_heartbeats() -> dict[str, Any]:
+    def list_heartbeats(page: PageParams, service: str | None = None,
+                        state: HeartbeatStateName | None = None) -> dict[str, Any]:
         """Every heartbeat check: its schedule and what its pings mean now (tokens never shown)."""
         book, now = runtime.context.heartbeats, time.time()
         items = []
@@ -133,12 +137,15 @@ def pings_router(runtime: Runtime) -> APIRouter:
             spec, assessment = book.spec(name), book.assess(name, now)
             if spec is None or assessment is None:
                 continue
+            if (service is not None and spec.service != service) or \
+                    (state is not None and assessment.state != state):
+                continue
             items.append({"name": name, "service": spec.service,
                           "schedule": spec.config.schedule_text(),
                           "state": assessment.state, "status": assessment.status.value,
                           "message": assessment.message, "values": assessment.values,
                           "details": assessment.details})
-        return {"total": len(items), "items": items}
+        return page.answer(len(items), page.cut(items))
 
     @router.get("/api/v1/heartbeats/{check}/pings", dependencies=[Depends(require_write)])
     async def list_pings(check: str, since: float | None = None,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from tocsin.alerting.model import Severity
 from tocsin.config.durations import parse_duration
 from tocsin.reports.alerts import review_alerts
 from tocsin.reports.health import render_health_html
@@ -27,12 +28,14 @@ from tocsin.reports.render import render_html, render_markdown, render_pdf
 from tocsin.reports.sla import ReportError, build_sla_report, previous_month
 from tocsin.slo.probe import SLOCheckConfig
 from tocsin.web.auth import require_read
+from tocsin.web.paging import MAX_LIMIT, PageParams, Paging
 
 if TYPE_CHECKING:
     from tocsin.runtime import Runtime
 
 BURN_SERIES = 86400.0  # the burn chart's span
 BURN_POINTS = 1440  # one evaluation a minute
+HEALTH_REPORTS_SCAN = 100_000  # health reports read to count them (11 years of hourly ones)
 DOCUMENT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
                 "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
@@ -41,17 +44,18 @@ def reports_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(dependencies=[Depends(require_read)])
 
     @router.get("/api/v1/slos")
-    async def list_slos() -> dict[str, Any]:
+    async def list_slos(page: PageParams, service: str | None = None) -> dict[str, Any]:
         """Every SLO, its objective and window, its latest evaluation and its burn over a day.
 
         Fractions are 0–1 (``objective``, ``sli``, ``budget_remaining``); ``burn`` is
         ``[[time, 1-hour burn rate], …]`` over the last 24 hours, from the SLO check's results.
         """
         now = time.time()
+        specs = [spec for spec in runtime.checks if isinstance(spec.config, SLOCheckConfig)
+                 and (service is None or spec.config.slo.service == service)]
         items = []
-        for spec in runtime.checks:
-            if not isinstance(spec.config, SLOCheckConfig):
-                continue
+        for spec in page.cut(specs):  # the burn series is read for this page's SLOs only
+            assert isinstance(spec.config, SLOCheckConfig)
             slo = spec.config.slo
             latest = runtime.latest.get(spec.name)
             values = dict(latest.values) if latest else {}
@@ -72,7 +76,7 @@ def reports_router(runtime: Runtime) -> APIRouter:
                 "values": values, "details": dict(latest.details) if latest else {},
                 "evaluated_at": latest.started_at if latest else None,
             })
-        return {"total": len(items), "items": items}
+        return page.answer(len(specs), items)
 
     @router.get("/api/v1/reports/health/latest", response_model=None)
     async def latest_health(format: Literal["json", "html"] = "json") -> Any:
@@ -89,12 +93,15 @@ def reports_router(runtime: Runtime) -> APIRouter:
 
     @router.get("/api/v1/reports/health")
     async def list_health(since: float | None = None, until: float | None = None,
-                          limit: int = Query(24, ge=1, le=1000)) -> dict[str, Any]:
-        """Stored health reports, newest first."""
+                          limit: int = Query(24, ge=1, le=MAX_LIMIT),
+                          offset: int = Query(0, ge=0)) -> dict[str, Any]:
+        """Stored health reports, newest first (24 a page: a day of hourly reports)."""
+        # Retention (reports.health.keep, 90 days: ~2,200 hourly reports) keeps them few
+        # enough to count by reading them; the store has no count of reports.
         found = await asyncio.to_thread(runtime.require_store().list_reports, "health", since,
-                                        until, limit)
-        return {"items": [{"id": r.id, "period": r.period, "created_at": r.created_at,
-                           **r.data} for r in found]}
+                                        until, HEALTH_REPORTS_SCAN)
+        return Paging(limit, offset).page(found, lambda r: {
+            "id": r.id, "period": r.period, "created_at": r.created_at, **r.data})
 
     @router.get("/api/v1/reports/sla", response_model=None)
     async def sla_report(month: str | None = Query(None, pattern=r"^\d{4}-\d{2}$"),
@@ -121,7 +128,8 @@ def reports_router(runtime: Runtime) -> APIRouter:
         return {"has_data": built.has_data, **dataclasses.asdict(built)}
 
     @router.get("/api/v1/reports/alerts")
-    async def alert_review(since: str = "30d") -> dict[str, Any]:
+    async def alert_review(page: PageParams, since: str = "30d",
+                           severity: Severity | None = None) -> dict[str, Any]:
         """Per rule: firings, acks, median time to ack, noise, remediations; noisiest first."""
         try:
             seconds = parse_duration(since)
@@ -130,7 +138,8 @@ def reports_router(runtime: Runtime) -> APIRouter:
         now = time.time()
         reviews = await asyncio.to_thread(review_alerts, runtime.require_store(), now - seconds,
                                           now)
-        return {"since": now - seconds, "items": [r.to_json() for r in reviews]}
+        chosen = [r for r in reviews if severity is None or r.severity == severity.value]
+        return page.page(chosen, lambda r: r.to_json(), since=now - seconds)
 
     return router
 

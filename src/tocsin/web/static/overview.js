@@ -72,7 +72,7 @@
       [xs, ys], box);
   }
 
-  fetch("/api/v1/slos", { credentials: "same-origin" }).then(async (response) => {
+  fetch("/api/v1/slos?limit=1000", { credentials: "same-origin" }).then(async (response) => {
     const data = response.ok ? await response.json() : null;
     const items = data && (Array.isArray(data) ? data : data.items);
     if (!items || items.length === 0) {
