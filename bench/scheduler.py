@@ -20,6 +20,7 @@ import os
 import resource
 import socket
 import sqlite3
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +33,7 @@ from tocsin.alerting.clock import SystemClock
 from tocsin.alerting.pipeline import Alerting
 from tocsin.config import load_config_text
 from tocsin.probes import CheckResult, ProbeContext
-from tocsin.runtime import build_probes
+from tocsin.runtime import GIL_SWITCH_INTERVAL, build_probes
 from tocsin.scheduler import Scheduler
 from tocsin.store import ResultWriter, open_store
 
@@ -157,6 +158,7 @@ async def run_pipeline(port: int, checks: int, interval: float, duration: float,
     scheduler.set_probes(build_probes(loaded.checks, context))
 
     gc.freeze()  # as the runtime does once started: see Runtime._start
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)  # as the runtime does
     cpu_before, wall_before = cpu_seconds(), time.perf_counter()
     scheduler.start()
     await asyncio.sleep(duration)
@@ -173,7 +175,7 @@ async def run_pipeline(port: int, checks: int, interval: float, duration: float,
     lag = scheduler.stats.lag()
     runs = scheduler.stats.runs
     with sqlite3.connect(db) as connection:
-        rows = connection.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        rows = connection.execute("SELECT COUNT(*) FROM raw_results").fetchone()[0]
     return {
         "config_s": config_s, "runs": runs, "checks_per_s": runs / wall,
         "expected_per_s": checks / interval,

@@ -219,3 +219,15 @@ def test_the_upgrade_to_version_6_rolls_up_stored_results(
         assert store.summary(["api"], T0, T0 + DAY)["api"] == exact(old).summary()
     finally:
         store.close()
+
+
+def test_a_batch_touching_more_hours_than_a_statement_may_name(store: Store) -> None:
+    """A backfill of 100 checks × 600 hours in one batch: 60,000 hour keys, more than any
+    SQLite build allows parameters in one statement, are read and written in pieces."""
+    start = 1_700_000_000.0 - 1_700_000_000.0 % 3600
+    batch = [CheckResult(f"c{c}", CheckStatus.OK, start + h * 3600.0, 10.0)
+             for h in range(600) for c in range(100)]
+    store.write_results(batch)
+    store.write_results(batch[:5])  # again: duplicates are found in pieces too
+    summary = store.summary([f"c{c}" for c in range(100)], start, start + 600 * 3600.0)
+    assert all(s.count == 600 for s in summary.values())

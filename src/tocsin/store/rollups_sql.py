@@ -64,6 +64,8 @@ if TYPE_CHECKING:
     from tocsin.store.sql import DialectHooks
 
 _STEPS = (MINUTES, HOUR, DAY)
+KEYS_PER_QUERY = 400  # (check, hour) pairs in one IN list: 800 parameters
+FLUSH_CHUNK = 1000  # hour rows written, or buckets merged, between GIL hand-overs
 
 
 class RollupsSQL(Store):
@@ -91,6 +93,7 @@ class RollupsSQL(Store):
         self._newest_hour = 0
         self._stripped_below = 0  # hours before this have no 5-minute detail left
         self._recovered = False
+        self._dropped = False  # memory was dropped after a failed write: recover before reads
         self._flushed_at = time.monotonic()
         #: Seconds between writes of the rollups held in memory. Other processes
         #: (``tocsin db``) see rollups at most this old; this one flushes before reading.
@@ -176,7 +179,9 @@ class RollupsSQL(Store):
             hours.update(self._load_hours(conn, missing))
         if missing_days := day_keys.difference(days):
             days.update(self._load_days(conn, missing_days))
-        for (check_id, bucket_index), bucket in pending.items():
+        for merged, ((check_id, bucket_index), bucket) in enumerate(pending.items(), 1):
+            if merged % FLUSH_CHUNK == 0:
+                time.sleep(0)
             hour_key = (check_id, bucket_index // 12)
             hour = hours.get(hour_key)
             if hour is None:
@@ -197,7 +202,13 @@ class RollupsSQL(Store):
                 days[day_key] = bucket.copy()
             else:
                 day.merge(bucket)
-        self._executemany(conn, self._upsert_hours, [hour_row(k, hours[k]) for k in hour_keys])
+        # In chunks, giving up the GIL between them: this runs in the result writer's
+        # thread, and 10,000 hour rows built at once held the event loop up ~80 ms.
+        ordered = list(hour_keys)
+        for start in range(0, len(ordered), FLUSH_CHUNK):
+            self._executemany(conn, self._upsert_hours,
+                              [hour_row(k, hours[k]) for k in ordered[start:start + FLUSH_CHUNK]])
+            time.sleep(0)
         self._executemany(conn, self._upsert_days, [day_row(k, days[k]) for k in day_keys])
         conn.execute(delete(rollup_dirty))
         pending.clear()
@@ -206,19 +217,29 @@ class RollupsSQL(Store):
         self._evict()
 
     def _flush_rollups(self) -> None:
-        """Write the rollups held in memory now (before a read, at close)."""
+        """Write the rollups held in memory now (before a read, at close).
+
+        After this store dropped its memory (a failed write), the hours it held
+        are folded again from raw results first, so a read never misses them. A
+        store that only reads (``tocsin report`` beside a running Tocsin) never
+        writes here: the writing process owns the rollups it has not flushed.
+        """
         with self.rollup_lock:
-            if not self._pending:
+            if not self._pending and not self._dropped:
                 return
             try:
                 with self._transaction(write=True) as conn:
-                    self._flush(conn)
+                    if self._dropped:
+                        self._recover(conn)
+                    if self._pending:
+                        self._flush(conn)
             except Exception:
                 self._forget_rollups()
                 raise
 
     def _forget_rollups(self) -> None:
         """Drop what memory holds: after a failed write it may count uncommitted results."""
+        self._dropped = True
         self._hour_states.clear()
         self._day_states.clear()
         self._pending.clear()
@@ -248,6 +269,7 @@ class RollupsSQL(Store):
                 self._executemany(conn, self._upsert_days, [day_row((check_id, day), total)])
             conn.execute(delete(rollup_dirty))
         self._recovered = True
+        self._dropped = False
 
     def _evict(self) -> None:
         # Keep the open hour and the one before; others reload when needed.
@@ -262,24 +284,26 @@ class RollupsSQL(Store):
 
     def _load_hours(self, conn: Connection, keys: set[HourKey]) -> dict[HourKey, HourState]:
         table = rollup_hours
-        found = conn.execute(select(table).where(
-            tuple_(table.c.check_id, table.c.hour).in_(sorted(keys))))
-        return {(row.check_id, row.hour): to_hour_state(row) for row in found}
+        return {(row.check_id, row.hour): to_hour_state(row)
+                for part in _chunks(sorted(keys))
+                for row in conn.execute(select(table).where(
+                    tuple_(table.c.check_id, table.c.hour).in_(part)))}
 
     def _load_days(self, conn: Connection, keys: set[DayKey]) -> dict[DayKey, Aggregate]:
         table = rollup_days
-        found = conn.execute(select(table).where(
-            tuple_(table.c.check_id, table.c.day).in_(sorted(keys))))
-        return {(row.check_id, row.day): to_aggregate(row) for row in found}
+        return {(row.check_id, row.day): to_aggregate(row)
+                for part in _chunks(sorted(keys))
+                for row in conn.execute(select(table).where(
+                    tuple_(table.c.check_id, table.c.day).in_(part)))}
 
     def _unstored(self, conn: Connection,
                   rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rows whose (check_id, started_at) is not stored yet."""
         table = raw_results
         keys = [(r["check_id"], r["started_at"]) for r in rows]
-        stored = {tuple(k) for k in conn.execute(select(table.c.check_id, table.c.started_at)
-                                                 .where(tuple_(table.c.check_id,
-                                                               table.c.started_at).in_(keys)))}
+        stored = {tuple(k) for part in _chunks(keys)
+                  for k in conn.execute(select(table.c.check_id, table.c.started_at).where(
+                      tuple_(table.c.check_id, table.c.started_at).in_(part)))}
         return [r for r, key in zip(rows, keys, strict=True) if key not in stored]
 
     # -- reading --------------------------------------------------------------
@@ -389,3 +413,9 @@ class RollupsSQL(Store):
             series.extend(Rollup(float(at), step, aggregate, aggregate.summary())
                           for at, aggregate in parts if since <= at < until)
         return series
+
+
+def _chunks(keys: Sequence[tuple[Any, Any]]) -> list[Sequence[tuple[Any, Any]]]:
+    """Pieces of at most :data:`KEYS_PER_QUERY` keys: a database caps a statement's
+    parameters (SQLite builds at 999 or 32,766; each key here takes two)."""
+    return [keys[start:start + KEYS_PER_QUERY] for start in range(0, len(keys), KEYS_PER_QUERY)]
