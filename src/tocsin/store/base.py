@@ -137,7 +137,7 @@ class Store(ABC):
 
     @abstractmethod
     def summary(self, checks: Collection[str], since: float,
-                until: float) -> dict[str, Summary]:
+                until: float, *, latency: bool = True) -> dict[str, Summary]:
         """Counts, uptime and latency (mean, min, max, p50/p95/p99) of each of ``checks``.
 
         Answered from rollups, never from raw results: the window is the whole
@@ -145,6 +145,18 @@ class Store(ABC):
         tier), so it may start up to an hour after ``since``. Every asked check
         is in the answer; one without results has ``count`` 0 and ``uptime`` None.
         Percentiles are within :data:`~tocsin.store.rollups.RELATIVE_ERROR` (4.33 %).
+        With ``latency=False`` only counts and uptime are read (no histograms: a
+        fraction of the time), and the percentiles are None.
+        """
+
+    @abstractmethod
+    def daily_summaries(self, checks: Collection[str], first_day: int,
+                        end_day: int) -> dict[int, dict[str, Summary]]:
+        """Day number (epoch seconds // 86400) → check → its counts and uptime that day.
+
+        Days in ``[first_day, end_day)`` from the daily tier in one query, for
+        status bars: latency fields are None, and a check without results that
+        day is absent (as is a day without any).
         """
 
     @abstractmethod

@@ -305,7 +305,7 @@ class RollupsSQL(Store):
     # -- reading --------------------------------------------------------------
 
     def summary(self, checks_: Collection[str], since: float,
-                until: float) -> dict[str, Summary]:
+                until: float, *, latency: bool = True) -> dict[str, Summary]:
         names = set(checks_)
         if not names:
             return {}
@@ -322,19 +322,43 @@ class RollupsSQL(Store):
             totals: dict[int, Aggregate] = {}
             if ids and first_day < end_day:
                 self._merge_window(conn, rollup_days, rollup_days.c.day.between(
-                    int(first_day), int(end_day) - 1), ids, totals)
+                    int(first_day), int(end_day) - 1), ids, totals, latency)
             for a, b in hour_ranges:
                 # One query a range: with OR, SQLite reads every hour of each check.
                 if ids and a < b:
                     self._merge_window(conn, rollup_hours, rollup_hours.c.hour.between(
-                        int(a), int(b) - 1), ids, totals)
+                        int(a), int(b) - 1), ids, totals, latency)
         answer = {name: Aggregate().summary() for name in names}
         for check_id, aggregate in totals.items():
             answer[ids[check_id]] = aggregate.summary()
         return answer
 
+    def daily_summaries(self, checks_: Collection[str], first_day: int,
+                        end_day: int) -> dict[int, dict[str, Summary]]:
+        names = set(checks_)
+        if not names or first_day >= end_day:
+            return {}
+        self._flush_rollups()
+        c = rollup_days.c
+        answer: dict[int, dict[str, Summary]] = {}
+        with self._translated(), self._transaction() as conn:
+            ids = dict(conn.execute(select(checks.c.id, checks.c.name)
+                                    .where(checks.c.name.in_(names))).all())
+            if not ids:
+                return {}
+            rows = conn.execute(select(c.check_id, c.day, c.count, c.failures, c.errors).where(
+                c.check_id.in_(list(ids)), c.day.between(first_day, end_day - 1)))
+            for check_id, day, count, failures, errors in rows:
+                ok = count - failures - errors
+                answer.setdefault(int(day), {})[ids[check_id]] = Summary(
+                    count=count, failures=failures, errors=errors,
+                    uptime=ok / count if count else None, p50=None, p95=None, p99=None,
+                    mean=None, min=None, max=None)
+        return answer
+
     def _merge_window(self, conn: Connection, table: Table, when: ColumnElement[bool],
-                      ids: Collection[int], totals: dict[int, Aggregate]) -> None:
+                      ids: Collection[int], totals: dict[int, Aggregate],
+                      latency: bool = True) -> None:
         c = table.c
         where = and_(c.check_id.in_(list(ids)), when)
         measured = c.count > c.unmeasured
@@ -346,7 +370,8 @@ class RollupsSQL(Store):
         histograms: dict[int, int] = {}
         for check_id, count, failures, errors, unmeasured, low, high, total in conn.execute(
                 scalars):
-            part = Aggregate(int(count), int(failures), int(errors), int(count - unmeasured),
+            part = Aggregate(int(count), int(failures), int(errors),
+                             int(count - unmeasured) if latency else 0,  # counts only
                              int(low or 0), int(high or 0), int(total))
             held = totals.get(check_id)
             if held is None:
@@ -354,6 +379,8 @@ class RollupsSQL(Store):
             else:
                 held.merge(part)
             histograms[check_id] = 0
+        if not latency:
+            return
         # Rows come by check (the key's order; were they not, the sums would still be
         # right): sum each check's run locally. A dense
         # 32-bit histogram (every day) is one int conversion and one add.

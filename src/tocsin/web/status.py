@@ -132,10 +132,9 @@ def shown_services(runtime: Runtime) -> list[str]:
 class DailyUptimes:
     """Per-check summaries of each day; closed days are read once and kept.
 
-    Reading a day over thousands of checks takes a store query and a summary
-    per check (~0.3 s for 5,000), so days before the first result are found by
-    bisection and never read one by one, and :meth:`warm` reads the rest in a
-    background thread when the web app starts.
+    The closed days come from the store's daily tier in one query (about 0.3 s
+    for 5,000 checks × 90 days), which :meth:`warm` makes in a background thread
+    when the web app starts; today is read again at each rebuild.
     """
 
     def __init__(self) -> None:
@@ -154,33 +153,14 @@ class DailyUptimes:
             first = today - days + 1
             missing = [day for day in range(first, today) if day not in self._closed]
             if missing:
-                empty_until = self._first_day_with_results(store, checks, missing[0], today)
+                found = store.daily_summaries(checks, missing[0], missing[-1] + 1)
                 for day in missing:
-                    self._closed[day] = ({} if day < empty_until else
-                                         store.summary(checks, day * DAY, (day + 1) * DAY))
+                    self._closed[day] = found.get(day, {})
             for day in [day for day in self._closed if day < first]:
                 del self._closed[day]
             answer = dict(self._closed)
-        answer[today] = store.summary(checks, today * DAY, now)
+        answer[today] = store.summary(checks, today * DAY, now, latency=False)
         return answer
-
-    @staticmethod
-    def _first_day_with_results(store: Store, checks: frozenset[str], low: int,
-                                high: int) -> int:
-        """The first day in ``[low, high)`` with a result of any check (``high`` if none)."""
-        def any_in(a: int, b: int) -> bool:
-            found = store.summary(checks, a * DAY, b * DAY)
-            return any(summary.count for summary in found.values())
-
-        if not checks or not any_in(low, high):
-            return high
-        while high - low > 1:  # invariant: [low, high) holds a result
-            middle = (low + high) // 2
-            if any_in(low, middle):
-                high = middle
-            else:
-                low = middle
-        return low
 
     def warm(self, runtime: Runtime) -> None:
         """Read the closed days in a daemon thread, so that the first page is served quickly."""

@@ -238,7 +238,8 @@ class SummaryCache:
 
     def _read(self, names: frozenset[str]) -> None:
         now = time.time()
-        value = self.runtime.require_store().summary(names, now - self.window, now)
+        value = self.runtime.require_store().summary(names, now - self.window, now,
+                                                     latency=False)
         self._value, self._names, self._at = value, names, self.clock()
 
 
