@@ -23,13 +23,14 @@ one database apply each migration once.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
-from sqlalchemy import URL, Connection, Executable, Insert, Table, create_engine, make_url, text
+from sqlalchemy import URL, Connection, create_engine, make_url, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from tocsin.store.backends.on_conflict import on_conflict_hooks
 from tocsin.store.base import SchemaError, StoreError, StoreUnavailable
 from tocsin.store.sql import DialectHooks, SQLStore
 
@@ -140,25 +141,7 @@ def _lock_schema(conn: Connection) -> None:
     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
 
 
-def _upsert_latest(table: Table) -> Executable:
-    stmt = pg_insert(table)
-    return stmt.on_conflict_do_update(
-        index_elements=[table.c.check_id],
-        set_={c.name: stmt.excluded[c.name] for c in table.c if c.name != "check_id"},
-        where=stmt.excluded.started_at >= table.c.started_at,
-    )
-
-
-def _upsert(table: Table) -> Executable:
-    stmt = pg_insert(table)
-    return stmt.on_conflict_do_update(
-        index_elements=list(table.primary_key.columns),
-        set_={c.name: stmt.excluded[c.name] for c in table.c if not c.primary_key},
-    )
-
-
-def _insert_or_skip(table: Table, columns: Sequence[str]) -> Insert:
-    return pg_insert(table).on_conflict_do_nothing(index_elements=list(columns))
+_upsert_latest, _upsert, _insert_or_skip = on_conflict_hooks(pg_insert)
 
 
 def _classify(exc: DBAPIError) -> type[StoreError]:

@@ -15,16 +15,12 @@ transaction never fails on lock upgrade.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Engine,
-    Executable,
-    Insert,
-    Table,
     create_engine,
     event,
     make_url,
@@ -33,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import StaticPool
 
+from tocsin.store.backends.on_conflict import on_conflict_hooks
 from tocsin.store.base import SchemaError, StoreError, StoreUnavailable
 from tocsin.store.sql import WRITE_INTENT, DialectHooks, SQLStore
 
@@ -115,25 +112,7 @@ def _checkpoint(engine: Engine) -> None:
         dbapi.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
-def _upsert_latest(table: Table) -> Executable:
-    stmt = sqlite_insert(table)
-    return stmt.on_conflict_do_update(
-        index_elements=[table.c.check_id],
-        set_={c.name: stmt.excluded[c.name] for c in table.c if c.name != "check_id"},
-        where=stmt.excluded.started_at >= table.c.started_at,
-    )
-
-
-def _upsert(table: Table) -> Executable:
-    stmt = sqlite_insert(table)
-    return stmt.on_conflict_do_update(
-        index_elements=list(table.primary_key.columns),
-        set_={c.name: stmt.excluded[c.name] for c in table.c if not c.primary_key},
-    )
-
-
-def _insert_or_skip(table: Table, columns: Sequence[str]) -> Insert:
-    return sqlite_insert(table).on_conflict_do_nothing(index_elements=list(columns))
+_upsert_latest, _upsert, _insert_or_skip = on_conflict_hooks(sqlite_insert)
 
 
 def _classify(exc: DBAPIError) -> type[StoreError]:
