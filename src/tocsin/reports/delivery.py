@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import dataclasses
 import logging
 import time
@@ -24,6 +23,7 @@ from tocsin.alerting.model import Attachment, Delivery, Notification, Notificati
 from tocsin.config.cron import next_fire, previous_fire
 from tocsin.config.model import TocsinConfig
 from tocsin.probes.base import CheckSpec
+from tocsin.reports.jobs import ReportJob
 from tocsin.reports.model import SLAReport, StoredReport
 from tocsin.reports.render import minutes, percent, render_html, render_markdown, render_pdf
 from tocsin.reports.sla import build_sla_report, previous_month
@@ -69,8 +69,10 @@ def summary_text(report: SLAReport) -> str:
     return "\n\n".join(lines)
 
 
-class SLAReporter:
+class SLAReporter(ReportJob):
     """Runs the scheduled SLA report; ``wake`` is the outbox sender's, to send at once."""
+
+    task_name = "tocsin-sla-report"
 
     def __init__(self, store: Store, config: Callable[[], TocsinConfig],
                  checks: Callable[[], Sequence[CheckSpec[Any]]], wake: Callable[[], None],
@@ -80,18 +82,10 @@ class SLAReporter:
         self.checks = checks
         self.wake = wake
         self.clock = clock
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        if self.config().reports.sla.schedule is not None:
-            self._task = asyncio.create_task(self._run(), name="tocsin-sla-report")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    @property
+    def enabled(self) -> bool:
+        return self.config().reports.sla.schedule is not None
 
     async def run_once(self, month: str | None = None) -> list[Delivery]:
         """Build last month's (or ``month``'s) report, store it, and enqueue its deliveries."""

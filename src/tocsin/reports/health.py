@@ -13,7 +13,6 @@ shows it as a page.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -26,6 +25,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from tocsin.alerting.model import AlertState, Severity
 from tocsin.probes.base import CheckResult, CheckSpec
+from tocsin.reports.jobs import ReportJob
 from tocsin.reports.model import StoredReport
 from tocsin.reports.settings import HealthReportSettings
 from tocsin.store.base import Store, StoreError
@@ -145,8 +145,10 @@ def render_health_html(data: Mapping[str, Any]) -> str:
     return _environment().get_template("health.html.j2").render(report=data, stamp=stamp)
 
 
-class HealthReporter:
+class HealthReporter(ReportJob):
     """Builds, stores and prunes the health report every ``settings.every``, on the hour."""
+
+    task_name = "tocsin-health-report"
 
     def __init__(self, store: Store, settings: HealthReportSettings,
                  checks: Callable[[], Sequence[CheckSpec[Any]]],
@@ -157,18 +159,10 @@ class HealthReporter:
         self.checks = checks
         self.latest = latest
         self.clock = clock
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        if self.settings.enabled:
-            self._task = asyncio.create_task(self._run(), name="tocsin-health-report")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
 
     async def run_once(self) -> StoredReport:
         now = self.clock()
