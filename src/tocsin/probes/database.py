@@ -267,14 +267,20 @@ def format_seconds(seconds: float) -> str:
 
 def _reader(spec: CheckSpec[DatabaseCheckConfig]) -> DatabaseReader:
     config = spec.config
+    return open_reader(spec.name, config, config.query, config.tables, spec.timeout)
+
+
+def open_reader(check: str, database: DatabaseCheckConfig, query: str | None, tables: int,
+                timeout: float) -> DatabaseReader:
+    """A reader of ``database`` for check ``check``: ``query`` and the ``tables`` largest
+    tables, within ``timeout`` (and the database's own ``statement_timeout``)."""
     try:
-        url = parse_database_url(config.url)
+        url = parse_database_url(database.url)
     except ValueError as exc:
-        raise ProbeError(f"check {spec.name!r}: {exc}") from None
-    statement_timeout = config.statement_timeout if config.statement_timeout is not None \
-        else spec.timeout
-    plan = ReadPlan(config.query, config.tables, spec.timeout, min(statement_timeout,
-                                                                     spec.timeout))
+        raise ProbeError(f"check {check!r}: {exc}") from None
+    statement_timeout = database.statement_timeout if database.statement_timeout is not None \
+        else timeout
+    plan = ReadPlan(query, tables, timeout, min(statement_timeout, timeout))
     if url.kind == "sqlite":
         from tocsin.probes.database_sqlite import SQLiteReader
 
@@ -283,10 +289,10 @@ def _reader(spec: CheckSpec[DatabaseCheckConfig]) -> DatabaseReader:
     try:
         from tocsin.probes.database_postgresql import PostgreSQLReader
     except ImportError:
-        raise ProbeError(f"check {spec.name!r}: PostgreSQL checks need asyncpg: "
+        raise ProbeError(f"check {check!r}: PostgreSQL needs asyncpg: "
                          "pip install 'tocsin[postgresql]'") from None
-    password = config.password.get_secret_value() if config.password is not None else None
-    return PostgreSQLReader(config.url, password, plan)
+    password = database.password.get_secret_value() if database.password is not None else None
+    return PostgreSQLReader(database.url, password, plan)
 
 
 @register

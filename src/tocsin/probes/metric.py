@@ -54,10 +54,9 @@ from tocsin.probes.database import (
     DatabaseCheckConfig,
     DatabaseFault,
     DatabaseReader,
-    ReadPlan,
     check_query,
     format_seconds,
-    parse_database_url,
+    open_reader,
 )
 from tocsin.probes.http import METHODS, check_url, format_size
 from tocsin.probes.http_errors import TARGET_FAULTS, describe_error
@@ -209,21 +208,7 @@ def _database_reader(spec: CheckSpec[MetricCheckConfig],
     entry = databases.get(name or "")
     if entry is None:
         raise ProbeError(f"check {spec.name!r}: unknown database {name!r}")
-    url = parse_database_url(entry.url)
-    limit = entry.statement_timeout if entry.statement_timeout is not None else spec.timeout
-    plan = ReadPlan(spec.config.query, 0, spec.timeout, min(limit, spec.timeout))
-    if url.kind == "sqlite":
-        from tocsin.probes.database_sqlite import SQLiteReader
-
-        assert url.path is not None
-        return SQLiteReader(url.path, plan)
-    try:
-        from tocsin.probes.database_postgresql import PostgreSQLReader
-    except ImportError:
-        raise ProbeError(f"check {spec.name!r}: PostgreSQL needs asyncpg: "
-                         "pip install 'tocsin[postgresql]'") from None
-    password = entry.password.get_secret_value() if entry.password is not None else None
-    return PostgreSQLReader(entry.url, password, plan)
+    return open_reader(spec.name, entry, spec.config.query, 0, spec.timeout)
 
 
 @register
