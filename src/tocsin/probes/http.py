@@ -168,6 +168,26 @@ class HTTPExpect(BaseModel):
         return bool(self.body_contains is not None or self.body_regex or self.json_values)
 
 
+def check_method(value: object) -> object:
+    """An HTTP method, upper-cased; anything but a known method is refused."""
+    if isinstance(value, str):
+        method = value.strip().upper()
+        if method not in METHODS:
+            raise ValueError(f"method {value!r} is not one of {', '.join(sorted(METHODS))}")
+        return method
+    return value
+
+
+def check_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Request headers: valid names and one-line values (a newline would start a header)."""
+    for name, text in headers.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if "\r" in text or "\n" in text:
+            raise ValueError(f"header {name!r}: value must be one line")
+    return headers
+
+
 class HTTPCheckConfig(CheckConfig):
     """An ``http`` check: ``path`` (joined onto the service URL) or a full ``url``."""
 
@@ -195,22 +215,12 @@ class HTTPCheckConfig(CheckConfig):
     @field_validator("method", mode="before")
     @classmethod
     def _valid_method(cls, value: object) -> object:
-        if isinstance(value, str):
-            method = value.strip().upper()
-            if method not in METHODS:
-                raise ValueError(f"method {value!r} is not one of {', '.join(sorted(METHODS))}")
-            return method
-        return value
+        return check_method(value)
 
     @field_validator("headers")
     @classmethod
     def _valid_headers(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            if not _HEADER_NAME.fullmatch(name):
-                raise ValueError(f"invalid header name {name!r}")
-            if "\r" in text or "\n" in text:
-                raise ValueError(f"header {name!r}: value must be one line")
-        return value
+        return check_headers(value)
 
     @model_validator(mode="after")
     def _one_target_one_body(self) -> HTTPCheckConfig:

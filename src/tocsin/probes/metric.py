@@ -58,7 +58,7 @@ from tocsin.probes.database import (
     format_seconds,
     open_reader,
 )
-from tocsin.probes.http import METHODS, check_url, format_size
+from tocsin.probes.http import check_headers, check_method, check_url, format_size
 from tocsin.probes.http_errors import TARGET_FAULTS, describe_error
 from tocsin.probes.jsonpath import MISSING, JSONPath
 from tocsin.probes.metric_push import PushSelector
@@ -101,20 +101,12 @@ class MetricCheckConfig(CheckConfig):
     @field_validator("method", mode="before")
     @classmethod
     def _valid_method(cls, method: object) -> object:
-        if isinstance(method, str):
-            upper = method.strip().upper()
-            if upper not in METHODS:
-                raise ValueError(f"method {method!r} is not one of {', '.join(sorted(METHODS))}")
-            return upper
-        return method
+        return check_method(method)
 
     @field_validator("headers")
     @classmethod
-    def _one_line_headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        for name, text in headers.items():
-            if "\r" in text or "\n" in text or not name.strip():
-                raise ValueError(f"header {name!r}: a name and a one-line value")
-        return headers
+    def _valid_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        return check_headers(headers)
 
     @field_validator("query")
     @classmethod
