@@ -48,7 +48,7 @@ from tocsin.probes.base import (
     wall_clock,
 )
 from tocsin.probes.context import ProbeContext
-from tocsin.probes.http import METHODS, StatusSet, check_url
+from tocsin.probes.http import StatusSet, check_headers, check_method, check_url
 from tocsin.probes.http_errors import TARGET_FAULTS, describe_error
 from tocsin.probes.registry import register
 
@@ -58,29 +58,10 @@ DEFAULT_OK_STATUS = "100-499"
 _MAX_REDIRECTS = 10
 _DRAIN_LIMIT = 1024 * 1024  # bytes of a body read (to see it arrive whole) before hanging up
 _REQUEST_LINE = re.compile(r"(?P<method>\S+)\s+(?P<path>\S+)")
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _REQUEST_HELP = "write a request as 'METHOD /path', e.g. 'GET /api/v1/projects'"
 
 
 # -- configuration -------------------------------------------------------------------------------
-
-
-def _check_headers(headers: dict[str, str]) -> dict[str, str]:
-    for name, text in headers.items():
-        if not _HEADER_NAME.fullmatch(name):
-            raise ValueError(f"invalid header name {name!r}")
-        if "\r" in text or "\n" in text:
-            raise ValueError(f"header {name!r}: value must be one line")
-    return headers
-
-
-def _check_method(value: object) -> object:
-    if isinstance(value, str):
-        method = value.strip().upper()
-        if method not in METHODS:
-            raise ValueError(f"method {value!r} is not one of {', '.join(sorted(METHODS))}")
-        return method
-    return value
 
 
 def _request_from_line(value: object) -> object:
@@ -112,7 +93,7 @@ class RequestConfig(BaseModel):
     @field_validator("method", mode="before")
     @classmethod
     def _valid_method(cls, value: object) -> object:
-        return _check_method(value)
+        return check_method(value)
 
     @field_validator("path")
     @classmethod
@@ -125,7 +106,7 @@ class RequestConfig(BaseModel):
     @field_validator("headers")
     @classmethod
     def _valid_headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        return _check_headers(headers)
+        return check_headers(headers)
 
     @model_validator(mode="after")
     def _one_body(self) -> RequestConfig:
@@ -175,7 +156,7 @@ class ErrorRateCheckConfig(CheckConfig):
     @field_validator("headers")
     @classmethod
     def _valid_headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        return _check_headers(headers)
+        return check_headers(headers)
 
 
 # -- the probe -----------------------------------------------------------------------------------
